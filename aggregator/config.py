@@ -1,0 +1,487 @@
+"""Load config.yaml into validated, frozen dataclasses.
+
+Precedence, highest first: command-line flag, environment (``AGGREGATOR_*``), the file,
+the defaults.
+Every unknown key is an error that names its path, and so is every bad value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from .errors import ConfigError
+from .models import FeedConfig
+
+__all__ = [
+    "ClusteringConfig",
+    "Config",
+    "DigestConfig",
+    "EmailConfig",
+    "PollingConfig",
+    "default_config_path",
+    "load_config",
+    "parse_duration",
+]
+
+PROJECT_URL = "https://github.com/aggregator-news/aggregator"
+DEFAULT_USER_AGENT = f"aggregator/0.1 (+{PROJECT_URL})"
+ENV_PREFIX = "AGGREGATOR_"
+# Variables the CLI reads itself (click's envvar), not config keys.
+CLI_ENV = {"AGGREGATOR_CONFIG", "AGGREGATOR_DB"}
+
+
+@dataclass(frozen=True)
+class PollingConfig:
+    """How feeds are fetched."""
+
+    concurrency: int = 32  # requests in flight overall
+    per_host: int = 2  # requests in flight per host; 0 means no limit
+    timeout: float = 30.0  # total deadline of one request, in seconds
+    max_bytes: int = 15 * 1024 * 1024  # cap on decoded body bytes
+    user_agent: str = DEFAULT_USER_AGENT
+    interval: timedelta = timedelta(minutes=60)  # default time between polls of a feed
+    max_redirects: int = 5
+
+
+@dataclass(frozen=True)
+class ClusteringConfig:
+    """How articles are grouped into stories. The defaults are what `eval` measures."""
+
+    threshold: float = 0.30  # cosine similarity an article needs to join a story
+    window: timedelta = timedelta(hours=36)  # a story takes new articles this long after its last
+    title_weight: float = 2.0  # how much more a title term counts than a summary term
+    summary_chars: int = 400  # how much of the summary takes part
+    terms: int = 6  # key terms shown for a story
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    """What `digest` shows by default."""
+
+    format: str = "text"
+    since: timedelta | None = timedelta(hours=24)
+    limit: int = 20
+    min_size: int = 2
+    links: int = 3
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    """Where digests are mailed. Absent means `run` prints the digest instead."""
+
+    smtp_host: str
+    to: tuple[str, ...]
+    from_addr: str
+    smtp_port: int = 587
+    security: str = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    subject: str = "aggregator digest: {count} stories"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration."""
+
+    database: Path
+    feeds: tuple[FeedConfig, ...] = ()
+    polling: PollingConfig = field(default_factory=PollingConfig)
+    clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
+    digest: DigestConfig = field(default_factory=DigestConfig)
+    email: EmailConfig | None = None
+    path: Path | None = None  # the file it came from, if any
+
+
+def default_config_path() -> Path:
+    """``./config.yaml`` when present, else the user's config directory."""
+    local = Path("config.yaml")
+    if local.is_file():
+        return local
+    return Path(click.get_app_dir("aggregator")) / "config.yaml"
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"s": 1, "": 60, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object, *, where: str = "duration", bare_unit: str = "m") -> timedelta:
+    """Parse ``90``, ``"90m"``, ``"36h"``, ``"7d"``. A bare number is in ``bare_unit``."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a duration such as 30m, 6h or 7d, got {value!r}")
+    if isinstance(value, int | float):
+        text = f"{value}{bare_unit}"
+    elif isinstance(value, str):
+        text = value
+    else:
+        raise ConfigError(f"{where}: expected a duration such as 30m, 6h or 7d, got {value!r}")
+    match = _DURATION.match(text)
+    if not match:
+        raise ConfigError(f"{where}: expected a duration such as 30m, 6h or 7d, got {value!r}")
+    number, unit = match.groups()
+    if unit == "":
+        unit = bare_unit
+    return timedelta(seconds=float(number) * _UNITS[unit])
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    database: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read and validate the config. ``path=None`` takes the default location.
+
+    A missing default file gives the defaults (no feeds); a missing explicit file is an error.
+    """
+    environ = os.environ if environ is None else environ
+    explicit = path is not None
+    path = path if path is not None else default_config_path()
+    raw: Any = {}
+    if path.is_file():
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from e
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: cannot read: {e}") from e
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    elif explicit:
+        raise ConfigError(f"{path}: no such config file")
+    base_dir = path.parent if path.is_file() else Path(click.get_app_dir("aggregator"))
+    raw = _apply_env(dict(raw), environ)
+    config = _build(raw, base_dir, source=str(path) if path.is_file() else "defaults")
+    config = dataclasses.replace(config, path=path if path.is_file() else None)
+    if database is not None:
+        config = dataclasses.replace(config, database=database)
+    return config
+
+
+# --- validation -------------------------------------------------------------------------------
+
+_SECTIONS: dict[str, type] = {
+    "polling": PollingConfig,
+    "clustering": ClusteringConfig,
+    "digest": DigestConfig,
+    "email": EmailConfig,
+}
+_TOP_KEYS = {"database", "feeds", *_SECTIONS}
+# (section, dataclass field) -> YAML key, where they differ ("from" is a Python keyword).
+_YAML_NAME = {("email", "from_addr"): "from"}
+
+
+def _unknown(key: str, where: str, known: set[str]) -> ConfigError:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    known_list = ", ".join(sorted(known))
+    return ConfigError(f"{where}: unknown key{hint}; known keys: {known_list}")
+
+
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Overlay ``AGGREGATOR_DATABASE`` and ``AGGREGATOR_<SECTION>_<KEY>`` on the file's values."""
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name in CLI_ENV:
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        if rest == "database":
+            raw["database"] = value
+            continue
+        section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
+        if section is None:
+            raise ConfigError(f"environment variable {name}: not a setting aggregator knows")
+        key = rest[len(section) + 1 :]
+        current = raw.get(section)
+        merged = dict(current) if isinstance(current, dict) else {}
+        merged[key] = yaml.safe_load(value) if value.strip() else value
+        raw[section] = merged
+    return raw
+
+
+def _build(raw: dict[str, Any], base_dir: Path, *, source: str) -> Config:
+    for key in raw:
+        if key not in _TOP_KEYS:
+            raise _unknown(str(key), str(key), _TOP_KEYS)
+    database = raw.get("database", "aggregator.db")
+    if not isinstance(database, str) or not database.strip():
+        raise ConfigError(f"database: expected a file path, got {database!r}")
+    db_path = Path(database).expanduser()
+    if not db_path.is_absolute():
+        db_path = base_dir / db_path
+    feeds = _feeds(raw.get("feeds", []), base_dir)
+    polling = _section("polling", raw.get("polling"))
+    clustering = _section("clustering", raw.get("clustering"))
+    digest = _section("digest", raw.get("digest"))
+    email = _section("email", raw.get("email")) if raw.get("email") is not None else None
+    _check_values(polling, clustering, digest, email)
+    return Config(
+        database=db_path,
+        feeds=feeds,
+        polling=polling,
+        clustering=clustering,
+        digest=digest,
+        email=email,
+    )
+
+
+def _feeds(value: Any, base_dir: Path) -> tuple[FeedConfig, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError("feeds: expected a list of URLs or of {url, title, tags}")
+    feeds: list[FeedConfig] = []
+    seen: set[str] = set()
+    for i, item in enumerate(value):
+        where = f"feeds[{i}]"
+        if isinstance(item, str):
+            item = {"url": item}
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: expected a URL or a mapping with url, title, tags")
+        for key in item:
+            if key not in {"url", "title", "tags"}:
+                raise _unknown(str(key), f"{where}.{key}", {"url", "title", "tags"})
+        url = item.get("url")
+        if not isinstance(url, str) or not url.strip():
+            raise ConfigError(f"{where}.url: expected a feed URL or path")
+        url = resolve_feed_location(url.strip(), base_dir)
+        title = item.get("title")
+        if title is not None and not isinstance(title, str):
+            raise ConfigError(f"{where}.title: expected text, got {title!r}")
+        tags = item.get("tags", [])
+        if isinstance(tags, str):
+            tags = [tags]
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise ConfigError(f"{where}.tags: expected a list of words")
+        if url in seen:
+            raise ConfigError(f"{where}.url: {url} is listed twice")
+        seen.add(url)
+        feeds.append(FeedConfig(url=url, title=title, tags=tuple(tags)))
+    return tuple(feeds)
+
+
+def resolve_feed_location(url: str, base_dir: Path) -> str:
+    """http(s) and file URLs stay as they are; a bare path is made absolute from ``base_dir``."""
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", url):
+        scheme = url.split("://", 1)[0].lower()
+        if scheme not in {"http", "https", "file"}:
+            raise ConfigError(f"feed {url}: only http, https, file URLs and paths are supported")
+        return url
+    path = Path(url).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    return str(path.resolve())
+
+
+def _section(name: str, value: Any) -> Any:
+    cls = _SECTIONS[name]
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: expected a mapping of settings")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    # YAML key -> dataclass field
+    keys = {_YAML_NAME.get((name, f), f): f for f in fields}
+    kwargs: dict[str, Any] = {}
+    for key, item in value.items():
+        key = str(key)
+        if key not in keys:
+            raise _unknown(key, f"{name}.{key}", set(keys))
+        kwargs[keys[key]] = _coerce(f"{name}.{key}", fields[keys[key]], item)
+    missing = [
+        key
+        for key, f in keys.items()
+        if f not in kwargs
+        and fields[f].default is dataclasses.MISSING
+        and fields[f].default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{name}: missing required key(s): {', '.join(missing)}")
+    return cls(**kwargs)
+
+
+def _coerce(where: str, f: dataclasses.Field[Any], value: Any) -> Any:
+    kind = str(f.type)
+    if "timedelta" in kind:
+        if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
+            if "None" in kind:
+                return None
+            raise ConfigError(f"{where}: expected a duration such as 30m, 6h or 7d")
+        bare = "s" if where.endswith("timeout") else ("h" if "window" in where else "m")
+        return parse_duration(value, where=where, bare_unit=bare)
+    if kind.startswith("tuple"):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of text values")
+        return tuple(value)
+    if "Path" in kind:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a file path, got {value!r}")
+        return Path(value).expanduser()
+    if kind.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        return value
+    if kind.startswith("float"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if kind.startswith("str"):
+        if value is None and "None" in kind:
+            return None
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected text, got {value!r}")
+        return value
+    raise AssertionError(f"no coercion for {where} ({kind})")  # a bug, not a user error
+
+
+def _check_values(
+    polling: PollingConfig,
+    clustering: ClusteringConfig,
+    digest: DigestConfig,
+    email: EmailConfig | None,
+) -> None:
+    checks: list[tuple[bool, str]] = [
+        (polling.concurrency >= 1, "polling.concurrency: must be at least 1"),
+        (polling.per_host >= 0, "polling.per_host: must be 0 (no limit) or more"),
+        (polling.timeout > 0, "polling.timeout: must be more than 0 seconds"),
+        (polling.max_bytes >= 1024, "polling.max_bytes: must be at least 1024"),
+        (bool(polling.user_agent.strip()), "polling.user_agent: must not be empty"),
+        (
+            "\r" not in polling.user_agent and "\n" not in polling.user_agent,
+            "polling.user_agent: must be one line",
+        ),
+        (polling.interval >= timedelta(minutes=1), "polling.interval: must be at least 1 minute"),
+        (0 <= polling.max_redirects <= 20, "polling.max_redirects: must be between 0 and 20"),
+        (0 < clustering.threshold < 1, "clustering.threshold: must be between 0 and 1"),
+        (clustering.window > timedelta(0), "clustering.window: must be positive"),
+        (clustering.title_weight > 0, "clustering.title_weight: must be positive"),
+        (clustering.summary_chars >= 0, "clustering.summary_chars: must be 0 or more"),
+        (clustering.terms >= 1, "clustering.terms: must be at least 1"),
+        (
+            digest.format in {"text", "markdown", "html"},
+            "digest.format: must be text, markdown or html",
+        ),
+        (digest.limit >= 0, "digest.limit: must be 0 (no limit) or more"),
+        (digest.min_size >= 1, "digest.min_size: must be at least 1"),
+        (1 <= digest.links <= 10, "digest.links: must be between 1 and 10"),
+    ]
+    if email is not None:
+        checks += [
+            (
+                email.security in {"starttls", "ssl", "none"},
+                "email.security: must be starttls, ssl or none",
+            ),
+            (1 <= email.smtp_port <= 65535, "email.smtp_port: must be a port number"),
+            (bool(email.to), "email.to: needs at least one address"),
+            (
+                not (email.password_env and email.password_file),
+                "email: give password_env or password_file, not both",
+            ),
+        ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+# --- editing the file (feeds add/remove) ---------------------------------------------------------
+
+
+def _round_trip() -> Any:
+    from ruamel.yaml import YAML  # keeps the user's comments and layout when we edit the file
+
+    yaml_rt = YAML()
+    yaml_rt.preserve_quotes = True
+    yaml_rt.indent(mapping=2, sequence=4, offset=2)
+    return yaml_rt
+
+
+def _read_for_edit(path: Path) -> Any:
+    if not path.exists():
+        return _round_trip().load("feeds: []\n")
+    try:
+        doc = _round_trip().load(path.read_text(encoding="utf-8"))
+    except Exception as e:  # ruamel raises many types; all mean the same to the user
+        raise ConfigError(f"{path}: cannot edit, not valid YAML: {e}") from e
+    if doc is None:
+        doc = _round_trip().load("feeds: []\n")
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    if doc.get("feeds") is None:
+        doc["feeds"] = []
+    if not isinstance(doc["feeds"], list):
+        raise ConfigError(f"{path}: feeds: expected a list")
+    return doc
+
+
+def _write_atomically(path: Path, doc: Any) -> None:
+    """Write to a temporary file beside the config, then rename: a crash leaves old or new."""
+    import io
+    import tempfile
+
+    buffer = io.StringIO()
+    _round_trip().dump(doc, buffer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(buffer.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def add_feed_to_file(path: Path, feed: FeedConfig) -> None:
+    """Append a feed to the config file, keeping its comments. Error if already there."""
+    doc = _read_for_edit(path)
+    base = path.parent
+    for item in doc["feeds"]:
+        url = item if isinstance(item, str) else (item or {}).get("url")
+        if isinstance(url, str) and resolve_feed_location(url, base) == feed.url:
+            raise ConfigError(f"{feed.url} is already in {path}")
+    if feed.title or feed.tags:
+        entry: dict[str, Any] = {"url": feed.url}
+        if feed.title:
+            entry["title"] = feed.title
+        if feed.tags:
+            entry["tags"] = list(feed.tags)
+        doc["feeds"].append(entry)
+    else:
+        doc["feeds"].append(feed.url)
+    _write_atomically(path, doc)
+
+
+def remove_feed_from_file(path: Path, url: str) -> None:
+    """Remove a feed from the config file, keeping its comments. Error if not there."""
+    doc = _read_for_edit(path)
+    base = path.parent
+    wanted = resolve_feed_location(url, base)
+    for i, item in enumerate(doc["feeds"]):
+        item_url = item if isinstance(item, str) else (item or {}).get("url")
+        if isinstance(item_url, str) and resolve_feed_location(item_url, base) in (url, wanted):
+            del doc["feeds"][i]
+            _write_atomically(path, doc)
+            return
+    raise ConfigError(f"{url} is not in {path}")

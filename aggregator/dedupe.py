@@ -1,0 +1,77 @@
+"""Decide which normalised articles are new, which were seen before, which are copies.
+
+Pure: it takes what the store already knows and returns an IngestPlan; it does no I/O.
+
+Within a feed an item is identified by its guid, then its canonical link, then its content hash
+(``Article.item_key``). Across feeds the same canonical URL is the same article.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass, replace
+
+from .models import Article
+
+__all__ = ["IngestPlan", "plan_ingest", "shared_links"]
+
+
+@dataclass(frozen=True)
+class IngestPlan:
+    """What to store from one fetch of one feed."""
+
+    new: tuple[Article, ...]
+    duplicates: tuple[tuple[Article, int], ...]  # (the copy, id of the stored article it copies)
+    seen: int  # items already stored from this feed
+
+
+def shared_links(articles: Sequence[Article]) -> set[str]:
+    """Canonical links that several distinct items of one feed share.
+
+    Some feeds point every item at their home page; such a link says nothing about identity.
+    """
+    keys_by_link: dict[str, set[str]] = {}
+    for a in articles:
+        if a.canonical_url:
+            keys_by_link.setdefault(a.canonical_url, set()).add(a.guid or a.content_hash)
+    return {link for link, keys in keys_by_link.items() if len(keys) > 1}
+
+
+def plan_ingest(
+    articles: Sequence[Article],
+    *,
+    known_items: Set[str],
+    known_links: Mapping[str, int],
+) -> IngestPlan:
+    """Split one fetch's articles into new ones, copies of stored ones, and ones seen before.
+
+    ``known_items`` are item keys this feed already stored; ``known_links`` maps canonical URLs
+    of stored articles (from any feed) to their ids.
+    """
+    ambiguous = shared_links(articles)
+    new: list[Article] = []
+    duplicates: list[tuple[Article, int]] = []
+    seen = 0
+    batch_keys: set[str] = set()
+    batch_links: Counter[str] = Counter()
+    for article in articles:
+        if article.canonical_url in ambiguous:
+            # The link is not an identity here: keep it for display, not for matching.
+            article = replace(article, canonical_url=None)
+        key = article.item_key
+        if key in known_items or key in batch_keys:
+            seen += 1
+            continue
+        batch_keys.add(key)
+        link = article.canonical_url
+        if link and link in known_links:
+            duplicates.append((article, known_links[link]))
+            continue
+        if link and batch_links[link]:
+            seen += 1  # the same page twice in one fetch, under two guids
+            continue
+        if link:
+            batch_links[link] += 1
+        new.append(article)
+    return IngestPlan(new=tuple(new), duplicates=tuple(duplicates), seen=seen)

@@ -1,0 +1,100 @@
+"""The one exception tree of aggregator.
+
+    AggregatorError            anything a user can act on; the CLI prints its message, no traceback
+    ├── ConfigError            config.yaml or a flag is wrong (names the key path)
+    ├── StorageError           the database cannot be opened, migrated or written
+    ├── FeedError              one feed failed; carries the feed URL
+    │   ├── FetchError         network, HTTP status, deadline, size cap, redirects
+    │   │   ├── GoneError      410: the feed is gone for good
+    │   │   └── RetryLaterError 429/503: come back later (maybe at a time the server named)
+    │   ├── NotAFeedError      the body is HTML or otherwise not RSS/Atom/JSON Feed
+    │   └── ParseError         the feed could not be parsed at all
+    ├── NotFoundError          a story, article or feed id that does not exist
+    └── EvalError              the labelled CSV for `aggregator eval` is unusable
+
+Low-level errors are wrapped once, at the edge, with ``raise ... from``. Bugs are not
+wrapped and keep their tracebacks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+__all__ = [
+    "AggregatorError",
+    "ConfigError",
+    "EvalError",
+    "FeedError",
+    "FetchError",
+    "GoneError",
+    "NotAFeedError",
+    "NotFoundError",
+    "ParseError",
+    "RetryLaterError",
+    "StorageError",
+]
+
+
+class AggregatorError(Exception):
+    """Base of every error a user can act on."""
+
+    exit_code = 1
+
+
+class ConfigError(AggregatorError):
+    """The configuration is invalid; the message names the key path."""
+
+    exit_code = 2
+
+
+class StorageError(AggregatorError):
+    """The database cannot be opened, migrated or written."""
+
+    exit_code = 3
+
+
+class FeedError(AggregatorError):
+    """One feed failed. Never aborts a poll: it becomes that feed's outcome."""
+
+    def __init__(self, url: str, message: str) -> None:
+        super().__init__(f"{url}: {message}")
+        self.url = url
+        self.message = message
+
+
+class FetchError(FeedError):
+    """The feed could not be fetched (network, status, deadline, size cap, redirects)."""
+
+    def __init__(self, url: str, message: str, *, status: int | None = None) -> None:
+        super().__init__(url, message)
+        self.status = status
+
+
+class GoneError(FetchError):
+    """410 Gone: the feed is not coming back."""
+
+
+class RetryLaterError(FetchError):
+    """429 or 503: the server asked us to come back later (``retry_after`` when it said when)."""
+
+    def __init__(
+        self, url: str, message: str, *, status: int, retry_after: datetime | None
+    ) -> None:
+        super().__init__(url, message, status=status)
+        self.retry_after = retry_after
+
+
+class NotAFeedError(FeedError):
+    """The response is not a feed (an HTML page, a login wall, an image...)."""
+
+
+class ParseError(FeedError):
+    """The body looked like a feed but could not be parsed."""
+
+
+class NotFoundError(AggregatorError):
+    """A story, article or feed that does not exist."""
+
+
+class EvalError(AggregatorError):
+    """The labelled data given to `aggregator eval` is unusable."""

@@ -1,0 +1,125 @@
+"""Turn a ParsedEntry into an Article: plain text, UTC time, canonical URL and content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import nh3
+
+from .models import Article, ParsedEntry
+
+__all__ = [
+    "TRACKING_PARAMS",
+    "TRACKING_PREFIXES",
+    "canonical_url",
+    "content_hash",
+    "html_to_text",
+    "normalize_entry",
+]
+
+# Query parameters that only say how a reader got to a link, never which page it is.
+TRACKING_PREFIXES: tuple[str, ...] = ("utm_", "mtm_", "pk_", "hsa_", "__hs", "_hs")
+TRACKING_PARAMS: frozenset[str] = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "ttclid",
+        "mc_cid", "mc_eid", "igshid", "igsh", "ncid", "cmpid", "cmp", "ocid", "icid", "mbid",
+        "ref_src", "ref_url", "rss", "smid", "sr_share", "soc_src", "soc_trk", "xtor",
+        "ito", "s_cid", "cid_source", "spm", "at_medium", "at_campaign", "guccounter",
+        "_ga", "_gl", "oly_anon_id", "oly_enc_id", "vero_id", "wt_mc", "wt.mc_id",
+        "feature", "amp",
+    }
+)  # fmt: skip
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# How far ahead of our clock a feed's date may be before we call it wrong.
+FUTURE_TOLERANCE = timedelta(minutes=10)
+MAX_TITLE = 500
+MAX_SUMMARY = 4000
+
+
+def canonical_url(url: str | None, base: str | None = None) -> str | None:
+    """The form of a link that identifies its page: see README, "Canonical URLs"."""
+    if not url:
+        return None
+    url = url.strip()
+    if base:
+        url = urljoin(base, url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in {"http", "https"} or not parts.hostname:
+        return None
+    host = parts.hostname.lower().rstrip(".")
+    if host.startswith("amp."):
+        host = host[4:]
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    path = parts.path or "/"
+    path = re.sub(r"/amp/?$", "/", path)
+    path = re.sub(r"\.amp\.html$", ".html", path)
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/")
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in TRACKING_PARAMS and not k.lower().startswith(TRACKING_PREFIXES)
+    ]
+    query.sort()
+    # Both schemes fold to https: outlets serve the same page on each.
+    return urlunsplit(("https", netloc, path, urlencode(query), ""))
+
+
+def html_to_text(value: str | None) -> str:
+    """Strip markup with nh3 (dropping script and style bodies), unescape, fold white space."""
+    if not value:
+        return ""
+    if "<" in value or "&" in value:
+        value = nh3.clean(value, tags=set(), clean_content_tags={"script", "style"})
+        value = html.unescape(value)
+    return " ".join(value.split())
+
+
+def content_hash(title: str, summary: str) -> str:
+    """A stable fingerprint of what an item says, for items with neither guid nor link."""
+    text = f"{title.casefold()}\n{summary.casefold()}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def normalize_entry(
+    entry: ParsedEntry, *, feed_url: str, feed_link: str | None, now: datetime
+) -> Article | None:
+    """An Article, or None for an item with nothing to show or to identify it by."""
+    title = _clip(html_to_text(entry.title), MAX_TITLE)
+    summary = _clip(html_to_text(entry.summary), MAX_SUMMARY)
+    link = entry.link.strip() if entry.link else None
+    canonical = canonical_url(link, base=feed_link)
+    if not title:
+        title = _clip(summary, 120) if summary else (canonical or "")
+    if not title:
+        return None
+    published = entry.published
+    if published is None or published > now + FUTURE_TOLERANCE:
+        published = now
+    guid = entry.guid.strip()[:1000] if entry.guid else None
+    return Article(
+        feed_url=feed_url,
+        guid=guid or None,
+        url=urljoin(feed_link, link) if (link and feed_link) else link,
+        canonical_url=canonical,
+        title=title,
+        summary=summary,
+        published=published,
+        first_seen=now,
+        content_hash=content_hash(title, summary),
+    )
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0] + "…"

@@ -1,0 +1,153 @@
+"""Turn fetched bytes into a ParsedFeed: feedparser for RSS/Atom/RDF, json for JSON Feed."""
+
+from __future__ import annotations
+
+import calendar
+import io
+import json
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from .errors import NotAFeedError, ParseError
+from .models import ParsedEntry, ParsedFeed
+
+__all__ = ["parse_feed"]
+
+_HTML_START = re.compile(
+    rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
+)
+_JSON_TYPES = ("application/feed+json", "application/json", "text/json")
+
+
+def parse_feed(url: str, body: bytes, headers: dict[str, str] | None = None) -> ParsedFeed:
+    """Parse a feed document. Raise NotAFeedError for HTML and the like, ParseError for junk."""
+    headers = {k.lower(): v for k, v in (headers or {}).items()}
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if not body.strip():
+        raise NotAFeedError(url, "the response was empty")
+    if content_type in _JSON_TYPES or body.lstrip()[:1] == b"{":
+        return _parse_json_feed(url, body)
+    return _parse_xml_feed(url, body, headers, content_type)
+
+
+def _parse_xml_feed(
+    url: str, body: bytes, headers: dict[str, str], content_type: str
+) -> ParsedFeed:
+    # A stream, so feedparser never mistakes the bytes for a URL or file name to open.
+    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers or None)
+    version = parsed.get("version") or ""
+    entries = parsed.get("entries") or []
+    if not version and not entries:
+        if content_type in ("text/html", "application/xhtml+xml") or _HTML_START.match(body[:4096]):
+            raise NotAFeedError(url, "the server sent an HTML page, not a feed")
+        problem = parsed.get("bozo_exception")
+        if problem is not None:
+            raise ParseError(url, f"not a feed that can be read: {_one_line(problem)}")
+        raise NotAFeedError(url, "no RSS, Atom or JSON Feed found")
+    feed = parsed.get("feed") or {}
+    warning = _one_line(parsed["bozo_exception"]) if parsed.get("bozo") else None
+    return ParsedFeed(
+        title=_text(feed.get("title")),
+        link=_text(feed.get("link")),
+        entries=tuple(_xml_entry(e) for e in entries),
+        ttl_minutes=_int(feed.get("ttl")),
+        warning=warning,
+    )
+
+
+def _xml_entry(entry: Any) -> ParsedEntry:
+    summary = _text(entry.get("summary"))
+    contents = entry.get("content") or []
+    if not summary and contents:
+        summary = _text(contents[0].get("value"))
+    stamp = entry.get("published_parsed") or entry.get("updated_parsed")
+    return ParsedEntry(
+        guid=_text(entry.get("id")),
+        link=_text(entry.get("link")),
+        title=_text(entry.get("title")),
+        summary=summary,
+        published=_from_struct(stamp),
+        author=_text(entry.get("author")),
+    )
+
+
+def _parse_json_feed(url: str, body: bytes) -> ParsedFeed:
+    try:
+        doc = json.loads(body.decode("utf-8-sig", errors="replace"))
+    except (ValueError, RecursionError) as e:
+        raise NotAFeedError(url, f"JSON that cannot be read: {e}") from e
+    if not isinstance(doc, dict) or "jsonfeed.org/version" not in str(doc.get("version", "")):
+        raise NotAFeedError(url, "JSON, but not a JSON Feed (no jsonfeed.org version)")
+    items = doc.get("items")
+    if not isinstance(items, list):
+        raise ParseError(url, "JSON Feed without an items list")
+    entries = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
+        author = authors[0].get("name") if authors and isinstance(authors[0], dict) else None
+        entries.append(
+            ParsedEntry(
+                guid=_text(item.get("id")),
+                link=_text(item.get("url")) or _text(item.get("external_url")),
+                title=_text(item.get("title")),
+                summary=_text(item.get("summary"))
+                or _text(item.get("content_html"))
+                or _text(item.get("content_text")),
+                published=_from_iso(item.get("date_published") or item.get("date_modified")),
+                author=_text(author),
+            )
+        )
+    return ParsedFeed(
+        title=_text(doc.get("title")),
+        link=_text(doc.get("home_page_url")),
+        entries=tuple(entries),
+    )
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        value = str(value)
+    value = value.strip()
+    return value or None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _from_struct(stamp: time.struct_time | None) -> datetime | None:
+    """feedparser gives UTC struct_times; make them aware datetimes."""
+    if stamp is None:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(stamp), tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _from_iso(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
+
+
+def _one_line(error: object) -> str:
+    return " ".join(str(error).split())[:300]

@@ -1,0 +1,333 @@
+"""Orchestrate the stages: the only module that does I/O across them.
+
+poll:  fetch (async, concurrent) -> parse -> normalize -> dedupe -> store -> cluster
+digest: store -> render
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TypeAlias
+from urllib.parse import urlsplit
+
+import httpx
+
+from .cluster import ClusterDoc, StoryClusterer
+from .config import Config
+from .dedupe import plan_ingest
+from .errors import FeedError, GoneError, NotAFeedError, RetryLaterError
+from .fetch import FetchLimits, fetch, make_client
+from .models import Digest, FeedOutcome, FeedState, FeedStatus, FetchResult, PollReport
+from .normalize import normalize_entry
+from .parse import parse_feed
+from .schedule import next_after_error, next_after_success
+from .store import ClusterMember, FeedUpdate, Store, StoredStory
+
+__all__ = ["build_digest", "check_feed", "cluster_pending", "poll"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[FeedOutcome], None]
+FetchOutcome: TypeAlias = FetchResult | FeedError
+
+
+def poll(
+    config: Config,
+    store: Store,
+    *,
+    all_feeds: bool = False,
+    now: datetime | None = None,
+    client: httpx.AsyncClient | None = None,
+    progress: Progress | None = None,
+    rng: random.Random | None = None,
+) -> PollReport:
+    """Fetch the feeds that are due, store what is new, and cluster it.
+
+    One broken feed never stops a poll: each feed ends as a FeedOutcome.
+    """
+    started = time.perf_counter()
+    now = now or datetime.now(UTC)
+    rng = rng or random.Random()
+    store.sync_feeds(config.feeds, now)
+    feeds = store.due_feeds(now, ignore_schedule=all_feeds)
+    fetched = asyncio.run(_fetch_all(feeds, config, client))
+    # When every fetch failed before any server answered, the network is down: that is not
+    # the feeds' fault, so it does not count against them.
+    network_down = len(fetched) > 1 and all(
+        isinstance(r, FeedError) and getattr(r, "status", None) is None and not _is_local(f)
+        for f, r in fetched
+    )
+    outcomes: list[FeedOutcome] = []
+    new_total = 0
+    for feed, result in fetched:
+        outcome = _ingest_one(store, config, feed, result, now, rng, network_down=network_down)
+        new_total += outcome.new_articles
+        outcomes.append(outcome)
+        if progress is not None:
+            progress(outcome)
+    touched = cluster_pending(store, config, now=now)
+    return PollReport(
+        outcomes=tuple(outcomes),
+        new_articles=new_total,
+        stories_touched=touched,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _is_local(feed: FeedState) -> bool:
+    return "://" not in feed.fetch_url or feed.fetch_url.startswith("file://")
+
+
+async def _fetch_all(
+    feeds: Sequence[FeedState], config: Config, client: httpx.AsyncClient | None
+) -> list[tuple[FeedState, FetchOutcome]]:
+    polling = config.polling
+    limits = FetchLimits(
+        timeout=polling.timeout, max_bytes=polling.max_bytes, max_redirects=polling.max_redirects
+    )
+    overall = asyncio.Semaphore(polling.concurrency)
+    per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
+        lambda: asyncio.Semaphore(polling.per_host)
+    )
+
+    async def one(http: httpx.AsyncClient, feed: FeedState) -> tuple[FeedState, FetchOutcome]:
+        host = urlsplit(feed.fetch_url).hostname or ""
+        # Wait for the host's slot before taking one of the overall slots, so a slow host
+        # never holds slots that other hosts could use.
+        host_slot = per_host[host] if polling.per_host else contextlib.nullcontext()
+        async with host_slot, overall:
+            try:
+                result = await fetch(
+                    http,
+                    feed.fetch_url,
+                    etag=feed.etag,
+                    last_modified=feed.last_modified,
+                    limits=limits,
+                )
+            except FeedError as e:
+                return feed, e
+            return feed, result
+
+    if client is not None:
+        return list(await asyncio.gather(*(one(client, f) for f in feeds)))
+    async with make_client(
+        user_agent=polling.user_agent, concurrency=polling.concurrency, timeout=polling.timeout
+    ) as http:
+        return list(await asyncio.gather(*(one(http, f) for f in feeds)))
+
+
+def _ingest_one(
+    store: Store,
+    config: Config,
+    feed: FeedState,
+    result: FetchOutcome,
+    now: datetime,
+    rng: random.Random,
+    *,
+    network_down: bool,
+) -> FeedOutcome:
+    interval = config.polling.interval
+    if isinstance(result, FeedError):
+        return _record_failure(store, config, feed, result, now, rng, network_down=network_down)
+    effective = result.permanent_redirect
+    if result.not_modified:
+        store.save_poll(
+            feed.id,
+            None,
+            FeedUpdate(
+                status=FeedStatus.NOT_MODIFIED,
+                fetched_at=now,
+                next_due=next_after_success(now, interval, rng=rng),
+                etag=result.etag,
+                last_modified=result.last_modified,
+                effective_url=effective,
+            ),
+        )
+        return FeedOutcome(feed.url, FeedStatus.NOT_MODIFIED)
+    body = result.body or b""
+    body_hash = hashlib.sha256(body).hexdigest()
+    if body_hash == feed.body_hash:
+        # Byte for byte what we parsed last time: nothing can be new.
+        store.save_poll(
+            feed.id,
+            None,
+            FeedUpdate(
+                status=FeedStatus.OK,
+                fetched_at=now,
+                next_due=next_after_success(now, interval, rng=rng),
+                etag=result.etag,
+                last_modified=result.last_modified,
+                effective_url=effective,
+            ),
+        )
+        return FeedOutcome(feed.url, FeedStatus.OK, message="unchanged")
+    try:
+        parsed = parse_feed(feed.url, body, result.headers)
+    except FeedError as e:
+        return _record_failure(store, config, feed, e, now, rng, network_down=False)
+    if parsed.warning:
+        log.info("%s: parsed despite a problem: %s", feed.url, parsed.warning)
+    feed_link = parsed.link if parsed.link and parsed.link.startswith("http") else None
+    articles = [
+        a
+        for e in parsed.entries
+        if (a := normalize_entry(e, feed_url=feed.url, feed_link=feed_link, now=now)) is not None
+    ]
+    plan = plan_ingest(
+        articles,
+        known_items=store.known_items(feed.id, (a.item_key for a in articles)),
+        known_links=store.articles_by_canonical(
+            a.canonical_url for a in articles if a.canonical_url
+        ),
+    )
+    new_ids = store.save_poll(
+        feed.id,
+        plan,
+        FeedUpdate(
+            status=FeedStatus.OK,
+            fetched_at=now,
+            next_due=next_after_success(now, interval, ttl_minutes=parsed.ttl_minutes, rng=rng),
+            etag=result.etag,
+            last_modified=result.last_modified,
+            body_hash=body_hash,
+            effective_url=effective,
+            title=parsed.title,
+            site_url=parsed.link,
+        ),
+    )
+    return FeedOutcome(
+        feed.url, FeedStatus.OK, new_articles=len(new_ids), entries=len(parsed.entries)
+    )
+
+
+def _record_failure(
+    store: Store,
+    config: Config,
+    feed: FeedState,
+    error: FeedError,
+    now: datetime,
+    rng: random.Random,
+    *,
+    network_down: bool,
+) -> FeedOutcome:
+    interval = config.polling.interval
+    if isinstance(error, GoneError):
+        status = FeedStatus.GONE
+        update = FeedUpdate(
+            status=status, fetched_at=now, next_due=now, error=error.message, gone=True
+        )
+    else:
+        status = FeedStatus.NOT_A_FEED if isinstance(error, NotAFeedError) else FeedStatus.ERROR
+        errors = feed.error_count + (0 if network_down else 1)
+        retry_after = error.retry_after if isinstance(error, RetryLaterError) else None
+        update = FeedUpdate(
+            status=status,
+            fetched_at=now,
+            next_due=next_after_error(now, interval, errors, retry_after=retry_after, rng=rng),
+            error=error.message,
+            retry_after=retry_after,
+            counts_as_failure=not network_down,
+        )
+    store.save_poll(feed.id, None, update)
+    return FeedOutcome(feed.url, status, message=error.message)
+
+
+def check_feed(url: str, config: Config) -> tuple[str | None, int]:
+    """Fetch and parse ``url`` once (for `feeds add`): its title and entry count, or a FeedError."""
+
+    async def go() -> FetchResult:
+        polling = config.polling
+        async with make_client(
+            user_agent=polling.user_agent, concurrency=1, timeout=polling.timeout
+        ) as http:
+            return await fetch(
+                http,
+                url,
+                limits=FetchLimits(polling.timeout, polling.max_bytes, polling.max_redirects),
+            )
+
+    result = asyncio.run(go())
+    parsed = parse_feed(url, result.body or b"", result.headers)
+    return parsed.title, len(parsed.entries)
+
+
+# --- clustering -------------------------------------------------------------------------------
+
+
+def _doc(member: ClusterMember) -> ClusterDoc:
+    return ClusterDoc(
+        key=member.article_id,
+        title=member.title,
+        summary=member.summary,
+        source=member.source,
+        published=member.published,
+        story=member.story_id,
+    )
+
+
+def cluster_pending(store: Store, config: Config, *, now: datetime) -> int:
+    """Place every article not yet in a story; return how many stories changed.
+
+    Works from what is stored, not from this poll's list, so articles stored by a run that
+    died before clustering are placed by the next one.
+    """
+    pending = [_doc(m) for m in store.cluster_members(store.unclustered_article_ids())]
+    if not pending:
+        return 0
+    window = config.clustering.window
+    active = [_doc(m) for m in store.active_members(since=pending[0].published - window)]
+    probe = StoryClusterer(config.clustering)
+    vocabulary = {t for d in (*pending, *active) for t in probe.terms(d)}
+    clusterer = StoryClusterer(
+        config.clustering,
+        document_frequencies=store.document_frequencies(vocabulary),
+        documents=store.document_count(),
+    )
+    clusterer.load(active)
+    placements = []
+    new_stories: dict[int, int] = {}
+    for doc in pending:
+        placement = clusterer.add(doc)
+        placements.append((placement.article, placement.story, placement.similarity))
+        if placement.new_story:
+            new_stories[placement.story] = placement.article
+    summaries = [clusterer.summary(key) for key in sorted(clusterer.touched)]
+    store.save_clustering(
+        placements=placements,
+        new_story_keys=new_stories,
+        stories=[StoredStory(s.story, s.title, s.terms) for s in summaries],
+        df_increments=dict(clusterer.df_increments),
+        documents=clusterer.documents,
+        now=now,
+    )
+    return len(summaries)
+
+
+# --- digest -----------------------------------------------------------------------------------
+
+
+def build_digest(
+    store: Store,
+    *,
+    since: timedelta | None,
+    limit: int,
+    min_size: int,
+    now: datetime | None = None,
+) -> Digest:
+    now = now or datetime.now(UTC)
+    start = now - since if since is not None else None
+    stories = store.stories(since=start, min_size=min_size, limit=limit, now=now)
+    return Digest(
+        generated_at=now,
+        since=start,
+        stories=tuple(stories),
+        failing_feeds=tuple(store.failing_feeds(since=now - timedelta(days=1))),
+    )

@@ -1,0 +1,246 @@
+"""Turn stories, articles and feeds into text, markdown or HTML. Pure: returns strings."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+
+from .models import ArticleView, Digest, StoryView
+
+__all__ = [
+    "FORMATS",
+    "render_articles",
+    "render_digest",
+    "render_feeds",
+    "render_stories",
+    "render_story",
+]
+
+FORMATS = ("text", "markdown", "html")
+WIDTH = 72
+
+
+@dataclass(frozen=True)
+class Link:
+    title: str
+    url: str
+    feed: str
+
+
+def safe_url(url: str | None) -> str | None:
+    """Only web links leave aggregator: never javascript:, data:, file: or the like."""
+    if not url:
+        return None
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        return None
+    return url if scheme in ("http", "https") else None
+
+
+def story_links(story: StoryView, limit: int) -> list[Link]:
+    """Up to ``limit`` links, earliest first, one per outlet."""
+    links: list[Link] = []
+    outlets: set[str] = set()
+    for article in sorted(story.articles, key=lambda a: (a.published, a.id)):
+        url = safe_url(article.url)
+        if url is None or article.feed in outlets:
+            continue
+        outlets.add(article.feed)
+        links.append(Link(article.title, url, article.feed))
+        if len(links) == limit:
+            break
+    return links
+
+
+def _when(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _sources(story: StoryView, most: int = 6) -> str:
+    names = list(story.sources)
+    shown = ", ".join(names[:most]) + (
+        f" and {len(names) - most} more" if len(names) > most else ""
+    )
+    count = len(names)
+    return f"{count} source{'s' if count != 1 else ''}: {shown}" if names else "no sources"
+
+
+def _heading(digest: Digest) -> tuple[str, str]:
+    n = len(digest.stories)
+    title = f"aggregator digest: {n} stor{'ies' if n != 1 else 'y'}"
+    span = f"since {_when(digest.since)}" if digest.since else "all time"
+    return title, f"{_when(digest.generated_at)}, {span}"
+
+
+# --- digests ----------------------------------------------------------------------------------
+
+
+def render_digest(digest: Digest, fmt: str, *, links: int = 3) -> str:
+    if fmt == "text":
+        return _digest_text(digest, links)
+    if fmt == "markdown":
+        return _digest_markdown(digest, links)
+    if fmt == "html":
+        return _digest_html(digest, links)
+    raise ValueError(f"unknown format {fmt!r}")  # the CLI only offers FORMATS
+
+
+def _wrap(text: str, indent: str = "", hang: str = "") -> list[str]:
+    """Wrap at 72 columns; ``hang`` indents the lines after the first a little more."""
+    return textwrap.wrap(
+        text,
+        width=WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent + hang,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [indent.rstrip()]
+
+
+def _digest_text(digest: Digest, links: int) -> str:
+    title, subtitle = _heading(digest)
+    lines = [title, subtitle, ""]
+    if not digest.stories:
+        lines.append("Nothing new.")
+    for number, story in enumerate(digest.stories, start=1):
+        lines += _wrap(f"{number}. {story.title}", hang="   ")
+        lines += _wrap(_sources(story), "   ")
+        if story.terms:
+            lines += _wrap("Terms: " + ", ".join(story.terms), "   ")
+        for link in story_links(story, links):
+            lines += _wrap(f"- {link.title} ({link.feed})", "   ", hang="  ")
+            lines.append(f"     {link.url}")  # never wrapped: a broken URL is a dead link
+        lines.append("")
+    if digest.failing_feeds:
+        lines.append("Feeds failing for more than a day:")
+        for name, error in digest.failing_feeds:
+            lines += _wrap(f"- {name}: {error}", "  ")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _md(text: str) -> str:
+    """Escape what markdown would read as markup."""
+    for ch in "\\`*_{}[]()<>#|!":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def _digest_markdown(digest: Digest, links: int) -> str:
+    title, subtitle = _heading(digest)
+    lines = [f"# {_md(title)}", "", f"_{_md(subtitle)}_", ""]
+    if not digest.stories:
+        lines += ["Nothing new.", ""]
+    for story in digest.stories:
+        lines += [f"## {_md(story.title)}", "", f"{_md(_sources(story))}  "]
+        if story.terms:
+            lines.append("Terms: " + ", ".join(f"`{t}`" for t in story.terms))
+        lines.append("")
+        for link in story_links(story, links):
+            lines.append(f"- [{_md(link.title)}](<{link.url}>) ({_md(link.feed)})")
+        lines.append("")
+    if digest.failing_feeds:
+        lines += ["---", "", "Feeds failing for more than a day:", ""]
+        lines += [f"- {_md(name)}: {_md(error)}" for name, error in digest.failing_feeds]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("aggregator", "templates"),
+        autoescape=True,  # feed text is data, never markup
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _digest_html(digest: Digest, links: int) -> str:
+    title, subtitle = _heading(digest)
+    stories: list[dict[str, Any]] = [
+        {
+            "title": story.title,
+            "source_line": _sources(story),
+            "terms": story.terms,
+            "links": story_links(story, links),
+        }
+        for story in digest.stories
+    ]
+    return (
+        _templates()
+        .get_template("digest.html")
+        .render(title=title, subtitle=subtitle, stories=stories, failing=digest.failing_feeds)
+    )
+
+
+# --- browsing ---------------------------------------------------------------------------------
+
+
+def render_stories(stories: Sequence[StoryView]) -> str:
+    if not stories:
+        return "No stories. Try --since all or --min-size 1.\n"
+    lines = []
+    for story in stories:
+        lines.append(f"[{story.id}] {story.title}")
+        detail = f"{story.size} articles, {_sources(story, most=4)}"
+        lines += _wrap(detail, "      ")
+        if story.terms:
+            lines += _wrap("terms: " + ", ".join(story.terms), "      ")
+    return "\n".join(lines) + "\n"
+
+
+def render_story(story: StoryView) -> str:
+    lines = [f"[{story.id}] {story.title}"]
+    lines.append(f"{story.size} articles, {_sources(story, most=20)}")
+    lines.append(f"first seen {_when(story.first_seen)}, last seen {_when(story.last_seen)}")
+    if story.terms:
+        lines.append("terms: " + ", ".join(story.terms))
+    lines.append("")
+    for article in story.articles:
+        lines.append(f"{_when(article.published)}  {article.feed}")
+        lines += _wrap(f"[{article.id}] {article.title}", "  ")
+        if article.url:
+            lines.append(f"  {article.url}")
+        for dup in article.duplicates:
+            lines.append(f"  also in {dup.feed}: {dup.url or '(no link)'}")
+    return "\n".join(lines) + "\n"
+
+
+def render_articles(articles: Sequence[ArticleView]) -> str:
+    if not articles:
+        return "No articles.\n"
+    lines = []
+    for article in articles:
+        story = f"  story {article.story_id}" if article.story_id else ""
+        lines.append(f"[{article.id}] {article.title}")
+        lines.append(f"      {_when(article.published)}  {article.feed}{story}")
+        if article.url:
+            lines.append(f"      {article.url}")
+    return "\n".join(lines) + "\n"
+
+
+def render_feeds(rows: Sequence[dict[str, Any]]) -> str:
+    if not rows:
+        return "No feeds. Add one with: aggregator feeds add URL\n"
+    lines = []
+    for row in rows:
+        name = row["title"] or row["url"]
+        lines.append(f"{name}  [{row['status']}]")
+        lines.append(f"    {row['url']}")
+        if row.get("effective_url"):
+            lines.append(f"    moved to {row['effective_url']}")
+        if row.get("error_count"):
+            lines.append(f"    {row['error_count']} error(s) in a row; last: {row['last_error']}")
+        lines.append(
+            f"    last success {row.get('last_success_at') or 'never'}, "
+            f"next due {row.get('next_due_at') or 'now'}, {row['item_count']} items"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,743 @@
+"""All SQL lives here: the SQLite schema, its numbered migrations, and every read and write.
+
+The database is an ordinary SQLite file in WAL mode, readable with sqlite-utils and Datasette.
+Times are stored as ISO 8601 UTC text (``2026-11-24T20:15:00+00:00``), which sorts correctly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .dedupe import IngestPlan
+from .errors import NotFoundError, StorageError
+from .models import (
+    Article,
+    ArticleView,
+    Duplicate,
+    FeedConfig,
+    FeedState,
+    FeedStatus,
+    StoryView,
+)
+
+__all__ = ["ClusterMember", "FeedUpdate", "Store", "StoredStory", "open_store"]
+
+BUSY_TIMEOUT_MS = 5000
+
+
+def ts(value: datetime) -> str:
+    """The one stored form of a time."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")  # a bug: every time in aggregator is aware
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+# --- migrations -------------------------------------------------------------------------------
+
+
+def _m001_initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE feeds (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE,          -- as configured
+            title TEXT,                        -- from config, else from the feed
+            site_url TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',   -- JSON list
+            enabled INTEGER NOT NULL DEFAULT 1,-- 0 once removed from the config
+            effective_url TEXT,                -- after permanent redirects
+            etag TEXT,
+            last_modified TEXT,
+            body_hash TEXT,                    -- sha256 of the last body parsed
+            status TEXT NOT NULL DEFAULT 'new',
+            gone INTEGER NOT NULL DEFAULT 0,   -- 410: never fetched again
+            added_at TEXT NOT NULL,
+            last_fetched_at TEXT,
+            last_success_at TEXT,
+            last_error TEXT,
+            last_error_at TEXT,
+            error_count INTEGER NOT NULL DEFAULT 0,
+            next_due_at TEXT,
+            retry_after_at TEXT,               -- a server's Retry-After, which even --all keeps
+            fetch_count INTEGER NOT NULL DEFAULT 0,
+            not_modified_count INTEGER NOT NULL DEFAULT 0,
+            item_count INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            feed_id INTEGER NOT NULL REFERENCES feeds(id),  -- where it was first seen
+            guid TEXT,
+            url TEXT,
+            canonical_url TEXT,
+            title TEXT NOT NULL,
+            summary TEXT NOT NULL DEFAULT '',
+            published TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            read INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE UNIQUE INDEX articles_canonical_url ON articles(canonical_url)
+            WHERE canonical_url IS NOT NULL;
+        CREATE INDEX articles_published ON articles(published);
+        CREATE INDEX articles_first_seen ON articles(first_seen);
+        CREATE INDEX articles_feed ON articles(feed_id);
+        -- Every sighting of an article in a feed: the original and each duplicate.
+        CREATE TABLE items (
+            id INTEGER PRIMARY KEY,
+            feed_id INTEGER NOT NULL REFERENCES feeds(id),
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            item_key TEXT NOT NULL,            -- guid:, link: or hash: identity within the feed
+            url TEXT,
+            first_seen TEXT NOT NULL,
+            UNIQUE (feed_id, item_key)
+        );
+        CREATE INDEX items_article ON items(article_id);
+        CREATE TABLE stories (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            terms TEXT NOT NULL DEFAULT '[]',  -- JSON list of key terms
+            size INTEGER NOT NULL DEFAULT 0,
+            source_count INTEGER NOT NULL DEFAULT 0,
+            first_seen TEXT NOT NULL,          -- earliest article (published)
+            last_seen TEXT NOT NULL,           -- latest article (published)
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX stories_last_seen ON stories(last_seen);
+        CREATE INDEX stories_updated ON stories(updated_at);
+        CREATE TABLE story_articles (
+            article_id INTEGER PRIMARY KEY REFERENCES articles(id),
+            story_id INTEGER NOT NULL REFERENCES stories(id),
+            similarity REAL,                   -- what placed it; NULL for the article that began it
+            added_at TEXT NOT NULL
+        );
+        CREATE INDEX story_articles_story ON story_articles(story_id);
+        -- Running document frequencies for TF-IDF, so IDF follows the stream.
+        CREATE TABLE term_df (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """
+    )
+    db.table("articles").enable_fts(["title", "summary"], fts_version="FTS5", create_triggers=True)
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m001_initial,)
+
+
+# --- values the store hands back ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedUpdate:
+    """What a poll learned about a feed, written with its articles in one transaction."""
+
+    status: FeedStatus
+    fetched_at: datetime
+    next_due: datetime
+    error: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    effective_url: str | None = None
+    title: str | None = None
+    site_url: str | None = None
+    retry_after: datetime | None = None
+    gone: bool = False
+    counts_as_failure: bool = True  # False when the whole network was down, not this feed
+
+
+@dataclass(frozen=True)
+class ClusterMember:
+    """An article as the clusterer sees it."""
+
+    article_id: int
+    title: str
+    summary: str
+    source: str
+    published: datetime
+    story_id: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredStory:
+    """What the pipeline writes for a story after clustering."""
+
+    id: int
+    title: str
+    terms: tuple[str, ...]
+
+
+class Store:
+    """The aggregator database. Use ``open_store`` to get one."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    # -- plumbing --
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction, taken up front so a busy database waits instead of failing."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise _storage_error(self.path, e) from e
+        try:
+            yield
+        except sqlite3.Error as e:
+            self.db.rollback()
+            raise _storage_error(self.path, e) from e
+        except BaseException:
+            self.db.rollback()
+            raise
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error as e:
+            self.db.rollback()
+            raise _storage_error(self.path, e) from e
+
+    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        try:
+            return list(self.db.query(sql, params))
+        except sqlite3.Error as e:
+            raise _storage_error(self.path, e) from e
+
+    def _one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", [key])
+        return row["value"] if row else None
+
+    # -- feeds --
+
+    def sync_feeds(self, feeds: Iterable[FeedConfig], now: datetime) -> None:
+        """Make the feeds table match the config: add new feeds, disable removed ones."""
+        feeds = list(feeds)
+        with self.transaction():
+            wanted = {f.url for f in feeds}
+            for feed in feeds:
+                self.db.execute(
+                    """INSERT INTO feeds (url, title, tags, added_at, enabled)
+                       VALUES (?, ?, ?, ?, 1)
+                       ON CONFLICT(url) DO UPDATE SET
+                         title = COALESCE(excluded.title, feeds.title),
+                         tags = excluded.tags, enabled = 1""",
+                    [feed.url, feed.title, json.dumps(list(feed.tags)), ts(now)],
+                )
+            for row in self._rows("SELECT id, url FROM feeds WHERE enabled = 1"):
+                if row["url"] not in wanted:
+                    self.db.execute("UPDATE feeds SET enabled = 0 WHERE id = ?", [row["id"]])
+
+    def feeds(self, *, enabled_only: bool = True) -> list[FeedState]:
+        where = "WHERE enabled = 1" if enabled_only else ""
+        return [_feed_state(r) for r in self._rows(f"SELECT * FROM feeds {where} ORDER BY id")]
+
+    def feed_rows(self) -> list[dict[str, Any]]:
+        """Every enabled feed with all its columns, for `feeds list`."""
+        return self._rows("SELECT * FROM feeds WHERE enabled = 1 ORDER BY id")
+
+    def due_feeds(self, now: datetime, *, ignore_schedule: bool = False) -> list[FeedState]:
+        """Feeds to fetch now. Gone feeds and a server's Retry-After are always respected."""
+        sql = """SELECT * FROM feeds WHERE enabled = 1 AND gone = 0
+                 AND (retry_after_at IS NULL OR retry_after_at <= :now)"""
+        if not ignore_schedule:
+            sql += " AND (next_due_at IS NULL OR next_due_at <= :now)"
+        return [_feed_state(r) for r in self._rows(sql + " ORDER BY id", {"now": ts(now)})]
+
+    def known_items(self, feed_id: int, keys: Iterable[str]) -> set[str]:
+        keys = list(set(keys))
+        found: set[str] = set()
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(
+                f"SELECT item_key FROM items WHERE feed_id = ? AND item_key IN ({marks})",
+                [feed_id, *chunk],
+            )
+            found.update(r["item_key"] for r in rows)
+        return found
+
+    def articles_by_canonical(self, urls: Iterable[str]) -> dict[str, int]:
+        urls = list(set(urls))
+        found: dict[str, int] = {}
+        for chunk in _chunks(urls, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(
+                f"SELECT id, canonical_url FROM articles WHERE canonical_url IN ({marks})", chunk
+            )
+            found.update({r["canonical_url"]: r["id"] for r in rows})
+        return found
+
+    def save_poll(self, feed_id: int, plan: IngestPlan | None, update: FeedUpdate) -> list[int]:
+        """Store a feed's new articles and its fetch state together; return the new article ids.
+
+        Validators (ETag, Last-Modified, body hash) are written in the same transaction as the
+        entries, so a crash can never save them without the articles they describe.
+        """
+        new_ids: list[int] = []
+        with self.transaction():
+            if plan is not None:
+                for article in plan.new:
+                    new_ids.append(self._insert_article(feed_id, article))
+                for article, original_id in plan.duplicates:
+                    self._insert_item(feed_id, original_id, article)
+            self._update_feed(feed_id, update, entries=len(new_ids))
+        return new_ids
+
+    def _insert_article(self, feed_id: int, article: Article) -> int:
+        cursor = self.db.execute(
+            """INSERT INTO articles (feed_id, guid, url, canonical_url, title, summary, published,
+                                     first_seen, content_hash)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                feed_id,
+                article.guid,
+                article.url,
+                article.canonical_url,
+                article.title,
+                article.summary,
+                ts(article.published),
+                ts(article.first_seen),
+                article.content_hash,
+            ],
+        )
+        article_id = int(cursor.lastrowid or 0)
+        self._insert_item(feed_id, article_id, article)
+        return article_id
+
+    def _insert_item(self, feed_id: int, article_id: int, article: Article) -> None:
+        self.db.execute(
+            """INSERT OR IGNORE INTO items (feed_id, article_id, item_key, url, first_seen)
+               VALUES (?, ?, ?, ?, ?)""",
+            [feed_id, article_id, article.item_key, article.url, ts(article.first_seen)],
+        )
+
+    def _update_feed(self, feed_id: int, u: FeedUpdate, *, entries: int) -> None:
+        ok = u.status in (FeedStatus.OK, FeedStatus.NOT_MODIFIED)
+        self.db.execute(
+            """UPDATE feeds SET
+                 status = :status,
+                 last_fetched_at = :fetched,
+                 next_due_at = :next_due,
+                 retry_after_at = :retry_after,
+                 fetch_count = fetch_count + 1,
+                 not_modified_count = not_modified_count + :nm,
+                 item_count = item_count + :entries,
+                 gone = MAX(gone, :gone),
+                 last_success_at = CASE WHEN :ok THEN :fetched ELSE last_success_at END,
+                 error_count = CASE WHEN :ok THEN 0 ELSE error_count + :counts END,
+                 last_error = CASE WHEN :ok THEN last_error ELSE :error END,
+                 last_error_at = CASE WHEN :ok THEN last_error_at ELSE :fetched END,
+                 etag = CASE WHEN :ok AND :etag IS NOT NULL THEN :etag ELSE etag END,
+                 last_modified = CASE WHEN :ok AND :lm IS NOT NULL THEN :lm ELSE last_modified END,
+                 body_hash = COALESCE(:body_hash, body_hash),
+                 effective_url = COALESCE(:effective_url, effective_url),
+                 title = COALESCE(title, :title),
+                 site_url = COALESCE(:site_url, site_url)
+               WHERE id = :id""",
+            {
+                "id": feed_id,
+                "status": str(u.status),
+                "fetched": ts(u.fetched_at),
+                "next_due": ts(u.next_due),
+                "retry_after": ts(u.retry_after) if u.retry_after else None,
+                "nm": int(u.status == FeedStatus.NOT_MODIFIED),
+                "entries": entries,
+                "gone": int(u.gone),
+                "ok": int(ok),
+                "counts": int(u.counts_as_failure),
+                "error": u.error,
+                "etag": u.etag,
+                "lm": u.last_modified,
+                "body_hash": u.body_hash,
+                "effective_url": u.effective_url,
+                "title": u.title,
+                "site_url": u.site_url,
+            },
+        )
+
+    def failing_feeds(self, *, since: datetime) -> list[tuple[str, str]]:
+        """Feeds with no success since ``since`` that have failed: (name, last error)."""
+        rows = self._rows(
+            """SELECT COALESCE(title, url) AS name, last_error FROM feeds
+               WHERE enabled = 1 AND error_count > 0 AND last_error IS NOT NULL
+                 AND COALESCE(last_success_at, added_at) < ?
+               ORDER BY name""",
+            [ts(since)],
+        )
+        return [(r["name"], r["last_error"]) for r in rows]
+
+    # -- clustering state --
+
+    def unclustered_article_ids(self) -> list[int]:
+        rows = self._rows(
+            """SELECT a.id FROM articles a LEFT JOIN story_articles sa ON sa.article_id = a.id
+               WHERE sa.article_id IS NULL ORDER BY a.id"""
+        )
+        return [r["id"] for r in rows]
+
+    def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
+        terms = list(set(terms))
+        found: dict[str, int] = {}
+        for chunk in _chunks(terms, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(f"SELECT term, df FROM term_df WHERE term IN ({marks})", chunk)
+            found.update({r["term"]: r["df"] for r in rows})
+        return found
+
+    def document_count(self) -> int:
+        return int(self.get_meta("documents") or 0)
+
+    def cluster_members(self, article_ids: Iterable[int]) -> list[ClusterMember]:
+        ids = list(article_ids)
+        members: list[ClusterMember] = []
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(
+                f"""SELECT a.id, a.title, a.summary, a.published, sa.story_id,
+                           COALESCE(f.title, f.url) AS source
+                    FROM articles a JOIN feeds f ON f.id = a.feed_id
+                    LEFT JOIN story_articles sa ON sa.article_id = a.id
+                    WHERE a.id IN ({marks})""",
+                chunk,
+            )
+            members.extend(_member(r) for r in rows)
+        members.sort(key=lambda m: (m.published, m.article_id))
+        return members
+
+    def active_members(self, since: datetime) -> list[ClusterMember]:
+        """Articles of stories still open to new articles: last seen at or after ``since``."""
+        rows = self._rows(
+            """SELECT a.id, a.title, a.summary, a.published, sa.story_id,
+                      COALESCE(f.title, f.url) AS source
+               FROM stories s
+               JOIN story_articles sa ON sa.story_id = s.id
+               JOIN articles a ON a.id = sa.article_id
+               JOIN feeds f ON f.id = a.feed_id
+               WHERE s.last_seen >= ?
+               ORDER BY a.published, a.id""",
+            [ts(since)],
+        )
+        return [_member(r) for r in rows]
+
+    def save_clustering(
+        self,
+        *,
+        placements: Sequence[tuple[int, int, float | None]],
+        new_story_keys: dict[int, int],
+        stories: Sequence[StoredStory],
+        df_increments: dict[str, int],
+        documents: int,
+        now: datetime,
+    ) -> dict[int, int]:
+        """Write placements ``(article_id, story_key, similarity)`` and story summaries.
+
+        ``story_key`` is a stored story id, or a negative key for a story the clusterer just
+        began; ``new_story_keys`` maps each such key to the article that began it. Returns the
+        mapping from new keys to the ids they were given.
+        """
+        ids: dict[int, int] = {}
+        with self.transaction():
+            for key, founder in new_story_keys.items():
+                cursor = self.db.execute(
+                    """INSERT INTO stories (title, first_seen, last_seen, created_at, updated_at)
+                       SELECT title, published, published, ?, ? FROM articles WHERE id = ?""",
+                    [ts(now), ts(now), founder],
+                )
+                ids[key] = int(cursor.lastrowid or 0)
+            for article_id, key, similarity in placements:
+                self.db.execute(
+                    """INSERT INTO story_articles (article_id, story_id, similarity, added_at)
+                       VALUES (?, ?, ?, ?)
+                       ON CONFLICT(article_id) DO UPDATE SET
+                         story_id = excluded.story_id, similarity = excluded.similarity""",
+                    [article_id, ids.get(key, key), similarity, ts(now)],
+                )
+            for story in stories:
+                self._refresh_story(ids.get(story.id, story.id), story, now)
+            for term, inc in df_increments.items():
+                self.db.execute(
+                    """INSERT INTO term_df (term, df) VALUES (?, ?)
+                       ON CONFLICT(term) DO UPDATE SET df = df + excluded.df""",
+                    [term, inc],
+                )
+            self.db.execute(
+                """INSERT INTO meta (key, value) VALUES ('documents', ?)
+                   ON CONFLICT(key) DO UPDATE SET value = excluded.value""",
+                [str(documents)],
+            )
+        return ids
+
+    def _refresh_story(self, story_id: int, story: StoredStory, now: datetime) -> None:
+        self.db.execute(
+            """UPDATE stories SET
+                 title = ?, terms = ?, updated_at = ?,
+                 size = (SELECT COUNT(*) FROM story_articles WHERE story_id = stories.id),
+                 source_count = (
+                   SELECT COUNT(DISTINCT i.feed_id) FROM story_articles sa
+                   JOIN items i ON i.article_id = sa.article_id WHERE sa.story_id = stories.id),
+                 first_seen = (
+                   SELECT MIN(a.published) FROM story_articles sa
+                   JOIN articles a ON a.id = sa.article_id WHERE sa.story_id = stories.id),
+                 last_seen = (
+                   SELECT MAX(a.published) FROM story_articles sa
+                   JOIN articles a ON a.id = sa.article_id WHERE sa.story_id = stories.id)
+               WHERE id = ?""",
+            [story.title, json.dumps(list(story.terms)), ts(now), story_id],
+        )
+
+    # -- browsing --
+
+    def stories(
+        self,
+        *,
+        since: datetime | None,
+        min_size: int,
+        limit: int,
+        now: datetime,
+        with_articles: bool = True,
+    ) -> list[StoryView]:
+        """Stories with an article first seen since ``since``, ranked (see README, Ranking)."""
+        where = ["s.size >= :min_size"]
+        if since is not None:
+            where.append(
+                """EXISTS (SELECT 1 FROM story_articles sa JOIN articles a ON a.id = sa.article_id
+                           WHERE sa.story_id = s.id AND a.first_seen >= :since)"""
+            )
+        sql = f"""SELECT s.* FROM stories s WHERE {" AND ".join(where)}
+                  ORDER BY s.source_count DESC, s.size DESC, s.last_seen DESC, s.id DESC"""
+        params: dict[str, Any] = {"min_size": min_size, "since": ts(since) if since else None}
+        if limit:
+            sql += " LIMIT :limit"
+            params["limit"] = limit
+        rows = self._rows(sql, params)
+        return [self._story_view(r, with_articles=with_articles) for r in rows]
+
+    def story(self, story_id: int) -> StoryView:
+        row = self._one("SELECT * FROM stories WHERE id = ?", [story_id])
+        if row is None:
+            raise NotFoundError(f"no story with id {story_id}")
+        return self._story_view(row, with_articles=True)
+
+    def _story_view(self, row: dict[str, Any], *, with_articles: bool) -> StoryView:
+        sources = [
+            r["name"]
+            for r in self._rows(
+                """SELECT DISTINCT COALESCE(f.title, f.url) AS name FROM story_articles sa
+                   JOIN items i ON i.article_id = sa.article_id JOIN feeds f ON f.id = i.feed_id
+                   WHERE sa.story_id = ? ORDER BY name""",
+                [row["id"]],
+            )
+        ]
+        articles: tuple[ArticleView, ...] = ()
+        if with_articles:
+            articles = tuple(
+                self._article_views(
+                    "sa.story_id = :story", {"story": row["id"]}, order="a.published, a.id"
+                )
+            )
+        return StoryView(
+            id=row["id"],
+            title=row["title"],
+            size=row["size"],
+            sources=tuple(sources),
+            first_seen=_dt(row["first_seen"]),
+            last_seen=_dt(row["last_seen"]),
+            terms=tuple(json.loads(row["terms"])),
+            articles=articles,
+        )
+
+    def articles(self, *, since: datetime | None, limit: int) -> list[ArticleView]:
+        where, params = "1 = 1", {}
+        if since is not None:
+            where, params = "a.first_seen >= :since", {"since": ts(since)}
+        return self._article_views(where, params, order="a.published DESC, a.id DESC", limit=limit)
+
+    def search(self, query: str, *, limit: int) -> list[ArticleView]:
+        """Full-text search over titles and summaries, best match first."""
+        return self._article_views(
+            "a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH :q)",
+            {"q": _fts_query(query)},
+            order="a.published DESC, a.id DESC",
+            limit=limit,
+        )
+
+    def _article_views(
+        self, where: str, params: dict[str, Any], *, order: str, limit: int = 0
+    ) -> list[ArticleView]:
+        sql = f"""SELECT a.id, a.title, a.url, a.summary, a.published, a.first_seen,
+                         sa.story_id, sa.similarity, COALESCE(f.title, f.url) AS feed
+                  FROM articles a JOIN feeds f ON f.id = a.feed_id
+                  LEFT JOIN story_articles sa ON sa.article_id = a.id
+                  WHERE {where} ORDER BY {order}"""
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        rows = self._rows(sql, params)
+        dupes = self._duplicates([r["id"] for r in rows])
+        return [
+            ArticleView(
+                id=r["id"],
+                title=r["title"],
+                url=r["url"],
+                feed=r["feed"],
+                published=_dt(r["published"]),
+                first_seen=_dt(r["first_seen"]),
+                story_id=r["story_id"],
+                summary=r["summary"],
+                duplicates=tuple(dupes.get(r["id"], ())),
+                similarity=r["similarity"],
+            )
+            for r in rows
+        ]
+
+    def _duplicates(self, article_ids: list[int]) -> dict[int, list[Duplicate]]:
+        """Every sighting of each article other than the one it was stored from."""
+        found: dict[int, list[Duplicate]] = {}
+        for chunk in _chunks(article_ids, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(
+                f"""SELECT i.article_id, i.url, COALESCE(f.title, f.url) AS feed
+                    FROM items i JOIN feeds f ON f.id = i.feed_id
+                    JOIN articles a ON a.id = i.article_id
+                    WHERE i.article_id IN ({marks})
+                      AND NOT (i.feed_id = a.feed_id AND i.url IS a.url)
+                    ORDER BY i.id""",
+                chunk,
+            )
+            for r in rows:
+                found.setdefault(r["article_id"], []).append(
+                    Duplicate(url=r["url"], feed=r["feed"])
+                )
+        return found
+
+    def counts(self) -> dict[str, int]:
+        row = self._one(
+            """SELECT (SELECT COUNT(*) FROM feeds WHERE enabled = 1) AS feeds,
+                      (SELECT COUNT(*) FROM articles) AS articles,
+                      (SELECT COUNT(*) FROM stories) AS stories"""
+        )
+        return dict(row or {})
+
+
+def open_store(path: Path) -> Store:
+    """Open (creating if needed) and migrate the database at ``path``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        db = sqlite_utils.Database(conn)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA foreign_keys = ON")
+        if db.journal_mode != "wal":
+            db.enable_wal()
+        db.execute("PRAGMA synchronous = NORMAL")
+        _migrate(db)
+    except sqlite3.Error as e:
+        raise _storage_error(path, e) from e
+    except OSError as e:
+        raise StorageError(f"{path}: cannot open the database: {e.strerror or e}") from e
+    return Store(db, path)
+
+
+def _migrate(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS _migrations (
+             id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"""
+    )
+    done = {row["id"] for row in db.query("SELECT id FROM _migrations")}
+    if len(done) > len(MIGRATIONS):
+        raise StorageError(
+            "the database was written by a newer aggregator; upgrade aggregator to open it"
+        )
+    for number, migration in enumerate(MIGRATIONS, start=1):
+        if number in done:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            migration(db)
+            db.execute(
+                "INSERT INTO _migrations (id, name, applied_at) VALUES (?, ?, ?)",
+                [number, migration.__name__.lstrip("_"), ts(datetime.now(UTC))],
+            )
+        except BaseException:
+            db.rollback()
+            raise
+        db.execute("COMMIT")
+
+
+def _storage_error(path: Path, error: sqlite3.Error) -> StorageError:
+    text = str(error)
+    if "locked" in text or "busy" in text:
+        hint = "another aggregator process holds the database; try again in a moment"
+    elif "readonly" in text or "read-only" in text:
+        hint = "the database file or its folder is read-only"
+    elif "disk is full" in text or "full" in text:
+        hint = "the disk is full"
+    elif "not a database" in text or "malformed" in text:
+        hint = "the file is not an aggregator database, or it is damaged"
+    else:
+        hint = text
+    return StorageError(f"{path}: {hint} ({text})" if hint != text else f"{path}: {text}")
+
+
+def _feed_state(r: dict[str, Any]) -> FeedState:
+    return FeedState(
+        id=r["id"],
+        url=r["url"],
+        title=r["title"],
+        tags=tuple(json.loads(r["tags"] or "[]")),
+        effective_url=r["effective_url"],
+        etag=r["etag"],
+        last_modified=r["last_modified"],
+        body_hash=r["body_hash"],
+        status=FeedStatus(r["status"]),
+        next_due=dt(r["next_due_at"]),
+        error_count=r["error_count"],
+        last_error=r["last_error"],
+        last_success=dt(r["last_success_at"]),
+        gone=bool(r["gone"]),
+    )
+
+
+def _member(r: dict[str, Any]) -> ClusterMember:
+    return ClusterMember(
+        article_id=r["id"],
+        title=r["title"],
+        summary=r["summary"],
+        source=r["source"],
+        published=_dt(r["published"]),
+        story_id=r["story_id"],
+    )
+
+
+def _fts_query(query: str) -> str:
+    """Quote each word, so user input is searched for, never parsed as FTS5 syntax."""
+    words = [w.replace('"', '""') for w in query.split()]
+    if not words:
+        raise NotFoundError("search needs at least one word")
+    return " ".join(f'"{w}"' for w in words)
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,457 @@
+"""The `aggregator` command. Thin: each command parses options, calls the library, prints.
+
+Heavy modules (the pipeline, scikit-learn, feedparser) are imported inside the commands, so
+`aggregator --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from aggregator.config import Config, load_config, parse_duration
+from aggregator.errors import AggregatorError, ConfigError
+
+if TYPE_CHECKING:
+    from aggregator.store import Store
+
+EXIT_CODES = """\b
+Exit codes:
+  0  success (a poll with some failed feeds still succeeds)
+  1  an error you can act on (the message says what)
+  2  bad usage or a bad config
+  3  the database cannot be opened or written
+"""
+
+
+class App:
+    """What every command shares: where the config and database are, and how loud to be."""
+
+    def __init__(self, config_path: Path | None, db: Path | None, verbose: int, quiet: bool):
+        self.config_path = config_path
+        self.db = db
+        self.verbose = verbose
+        self.quiet = quiet
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path, database=self.db)
+        return self._config
+
+    @contextlib.contextmanager
+    def store(self) -> Iterator[Store]:
+        from aggregator.store import open_store
+
+        store = open_store(self.config.database)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def say(self, message: str, *, err: bool = False) -> None:
+        if not self.quiet:
+            click.echo(message, err=err)
+
+
+class AggregatorGroup(click.Group):
+    """Turns every AggregatorError into a one-line message and an exit code: no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AggregatorError as e:
+            error = click.ClickException(str(e))
+            error.exit_code = e.exit_code
+            raise error from e
+
+
+def _since(value: str | None) -> timedelta | None:
+    """``--since 24h`` / ``7d`` / ``all``."""
+    if value is None or value.strip().lower() == "all":
+        return None
+    try:
+        return parse_duration(value, where="--since", bare_unit="h")
+    except ConfigError as e:
+        raise click.BadParameter(str(e).removeprefix("--since: ")) from None
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+@click.group(cls=AggregatorGroup, epilog=EXIT_CODES)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="AGGREGATOR_CONFIG",
+    help="Config file [default: ./config.yaml if present, else the user config dir].",
+)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="AGGREGATOR_DB",
+    help="Database file; overrides `database:` in the config.",
+)
+@click.option("-v", "--verbose", count=True, help="Say more (-vv for debugging).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+@click.version_option(package_name="aggregator")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, db: Path | None, verbose: int, quiet: bool):
+    """Follow many news feeds as a short list of deduplicated, clustered stories.
+
+    \b
+    Example:
+      aggregator --config examples/offline.yaml run
+    """
+    level = logging.ERROR if quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx.obj = App(config_path, db, verbose, quiet)
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+# --- polling ----------------------------------------------------------------------------------
+
+
+def _poll(app: App, all_feeds: bool) -> None:
+    from aggregator.pipeline import poll as run_poll
+
+    with app.store() as store:
+        report = run_poll(app.config, store, all_feeds=all_feeds)
+    for outcome in report.failed:
+        click.echo(f"{outcome.status}: {outcome.url}: {outcome.message}", err=True)
+    app.say(report.summary(), err=True)
+
+
+@cli.command()
+@click.option("--all", "all_feeds", is_flag=True, help="Fetch every feed, due or not.")
+@pass_app
+def poll(app: App, all_feeds: bool) -> None:
+    """Fetch the feeds that are due, then store and cluster what is new.
+
+    Failed feeds are listed on stderr and kept in the database; the poll still exits 0.
+    `--all` ignores our schedule but never a server's Retry-After, nor a feed that is gone.
+
+    \b
+    Example:
+      aggregator poll --all
+    """
+    _poll(app, all_feeds)
+
+
+@cli.command()
+@click.option("--all", "all_feeds", is_flag=True, help="Fetch every feed, due or not.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "markdown", "html"]), help="Digest format."
+)
+@pass_app
+def run(app: App, all_feeds: bool, fmt: str | None) -> None:
+    """Poll, then print the digest: the command for cron.
+
+    \b
+    Example (crontab, every hour):
+      0 * * * *  aggregator --quiet --config ~/.config/aggregator/config.yaml run
+    """
+    _poll(app, all_feeds)
+    _digest(app, fmt=fmt, since=None, limit=None)
+
+
+# --- browsing ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--since", default="24h", show_default=True, help="Duration such as 6h, 7d, or all.")
+@click.option("--limit", default=20, show_default=True, help="How many stories; 0 for all.")
+@click.option("--min-size", default=2, show_default=True, help="Fewest articles a story needs.")
+@json_option
+@pass_app
+def stories(app: App, since: str, limit: int, min_size: int, as_json: bool) -> None:
+    """List stories, ranked, with articles first seen within --since.
+
+    \b
+    Example:
+      aggregator stories --since 6h --limit 10
+    """
+    from aggregator.render import render_stories
+
+    with app.store() as store:
+        found = store.stories(
+            since=_cutoff(_since(since)), min_size=min_size, limit=limit, now=_now()
+        )
+    if as_json:
+        _print_json([s.to_json() for s in found])
+    else:
+        click.echo(render_stories(found), nl=False)
+
+
+@cli.command()
+@click.argument("story_id", type=int)
+@json_option
+@pass_app
+def story(app: App, story_id: int, as_json: bool) -> None:
+    """Show one story: its sources, key terms and timeline of articles.
+
+    \b
+    Example:
+      aggregator story 12
+    """
+    from aggregator.render import render_story
+
+    with app.store() as store:
+        found = store.story(story_id)
+    if as_json:
+        _print_json(found.to_json())
+    else:
+        click.echo(render_story(found), nl=False)
+
+
+@cli.command()
+@click.option("--since", default="24h", show_default=True, help="Duration such as 6h, 7d, or all.")
+@click.option("--limit", default=50, show_default=True, help="How many articles; 0 for all.")
+@json_option
+@pass_app
+def articles(app: App, since: str, limit: int, as_json: bool) -> None:
+    """List articles, newest first, with their duplicates in --json.
+
+    \b
+    Example:
+      aggregator articles --since 2h --json
+    """
+    from aggregator.render import render_articles
+
+    with app.store() as store:
+        found = store.articles(since=_cutoff(_since(since)), limit=limit)
+    if as_json:
+        _print_json([a.to_json() for a in found])
+    else:
+        click.echo(render_articles(found), nl=False)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--limit", default=50, show_default=True, help="How many articles; 0 for all.")
+@json_option
+@pass_app
+def search(app: App, query: str, limit: int, as_json: bool) -> None:
+    """Full-text search of titles and summaries.
+
+    \b
+    Example:
+      aggregator search "central bank"
+    """
+    from aggregator.render import render_articles
+
+    with app.store() as store:
+        found = store.search(query, limit=limit)
+    if as_json:
+        _print_json([a.to_json() for a in found])
+    else:
+        click.echo(render_articles(found), nl=False)
+
+
+# --- feeds ------------------------------------------------------------------------------------
+
+
+@cli.group()
+def feeds() -> None:
+    """List, add and remove feeds.
+
+    \b
+    Example:
+      aggregator feeds list
+    """
+
+
+@feeds.command("list")
+@json_option
+@pass_app
+def feeds_list(app: App, as_json: bool) -> None:
+    """Show each feed with its state: status, errors, next due time.
+
+    \b
+    Example:
+      aggregator feeds list --json
+    """
+    from aggregator.render import render_feeds
+
+    with app.store() as store:
+        store.sync_feeds(app.config.feeds, _now())
+        rows = store.feed_rows()
+    if as_json:
+        _print_json([_feed_json(r) for r in rows])
+    else:
+        click.echo(render_feeds(rows), nl=False)
+
+
+def _feed_json(row: dict[str, Any]) -> dict[str, Any]:
+    fetches = row["fetch_count"] or 0
+    return {
+        "url": row["url"],
+        "effective_url": row["effective_url"],
+        "title": row["title"],
+        "tags": json.loads(row["tags"]),
+        "status": row["status"],
+        "last_success": _iso(row["last_success_at"]),
+        "last_error": row["last_error"],
+        "last_error_at": _iso(row["last_error_at"]),
+        "error_count": row["error_count"],
+        "next_due": _iso(row["next_due_at"]),
+        "item_count": row["item_count"],
+        "not_modified_ratio": round(row["not_modified_count"] / fetches, 3) if fetches else None,
+    }
+
+
+def _iso(value: str | None) -> str | None:
+    return value.replace("+00:00", "Z") if value else None
+
+
+def _config_file(app: App) -> Path:
+    from aggregator.config import default_config_path
+
+    return app.config.path or app.config_path or default_config_path()
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--title", help="A name for the feed (else the feed's own title).")
+@click.option("--tag", "tags", multiple=True, help="A tag; repeat for more.")
+@click.option("--no-check", is_flag=True, help="Add without fetching the feed first.")
+@pass_app
+def feeds_add(app: App, url: str, title: str | None, tags: tuple[str, ...], no_check: bool):
+    """Check that URL is a feed, then add it to the config file.
+
+    \b
+    Example:
+      aggregator feeds add https://example.org/rss.xml --tag world
+    """
+    from aggregator.config import add_feed_to_file, resolve_feed_location
+    from aggregator.models import FeedConfig
+
+    path = _config_file(app)
+    location = resolve_feed_location(url, Path.cwd())
+    found = ""
+    if not no_check:
+        from aggregator.pipeline import check_feed
+
+        feed_title, count = check_feed(location, app.config)
+        found = f": {feed_title or 'untitled'}, {count} items"
+    add_feed_to_file(path, FeedConfig(url=location, title=title, tags=tags))
+    app.say(f"Added {location}{found} (to {path})")
+
+
+@feeds.command("remove")
+@click.argument("url")
+@pass_app
+def feeds_remove(app: App, url: str) -> None:
+    """Remove a feed from the config file (its articles stay in the database).
+
+    \b
+    Example:
+      aggregator feeds remove https://example.org/rss.xml
+    """
+    from aggregator.config import remove_feed_from_file
+
+    path = _config_file(app)
+    remove_feed_from_file(path, url)
+    app.say(f"Removed {url} (from {path})")
+
+
+# --- digest and eval --------------------------------------------------------------------------
+
+
+def _digest(app: App, *, fmt: str | None, since: str | None, limit: int | None) -> None:
+    from aggregator.pipeline import build_digest
+    from aggregator.render import render_digest
+
+    settings = app.config.digest
+    window = settings.since if since is None else _since(since)
+    with app.store() as store:
+        digest = build_digest(
+            store,
+            since=window,
+            limit=settings.limit if limit is None else limit,
+            min_size=settings.min_size,
+        )
+    click.echo(render_digest(digest, fmt or settings.format, links=settings.links), nl=False)
+
+
+@cli.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "markdown", "html"]), help="Output format."
+)
+@click.option("--since", help="Duration such as 6h, 7d, or all [default: digest.since].")
+@click.option("--limit", type=int, help="How many stories; 0 for all [default: digest.limit].")
+@pass_app
+def digest(app: App, fmt: str | None, since: str | None, limit: int | None) -> None:
+    """Print a digest of the top stories as text, markdown or HTML.
+
+    \b
+    Example:
+      aggregator digest --format markdown --since 12h
+    """
+    _digest(app, fmt=fmt, since=since, limit=limit)
+
+
+@cli.command("eval")
+@click.argument("labels", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+@click.option(
+    "--assignments",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write each item's predicted story to this CSV (ID,PREDICTED).",
+)
+@pass_app
+def eval_command(app: App, labels: Path, as_json: bool, assignments: Path | None) -> None:
+    """Score the story clusterer against labelled headlines.
+
+    LABELS is a CSV with ID, TITLE, PUBLISHER, STORY and TIMESTAMP (ms, UTC) columns (URL,
+    HOSTNAME and SUMMARY optional). Rows are replayed in time order through the clusterer and
+    configuration that `poll` uses.
+
+    \b
+    Example:
+      aggregator eval ../shared/data/uci-news-stories-dev.csv
+    """
+    from aggregator.evaluate import evaluate, read_labels, write_assignments
+
+    report = evaluate(read_labels(labels), app.config.clustering)
+    if assignments is not None:
+        write_assignments(report, assignments)
+    if as_json:
+        _print_json(report.to_json())
+        return
+    b, p = report.bcubed, report.pairwise
+    click.echo(f"items              {report.items:,}")
+    click.echo(f"true stories       {report.true_stories:,}")
+    click.echo(f"predicted stories  {report.predicted_stories:,}")
+    click.echo(f"B3  precision {b.precision:.4f}  recall {b.recall:.4f}  F1 {b.f1:.4f}")
+    click.echo(f"pairwise  precision {p.precision:.4f}  recall {p.recall:.4f}  F1 {p.f1:.4f}")
+    click.echo(f"ARI                {report.ari:.4f}")
+    click.echo(f"speed              {report.docs_per_second:,.0f} documents/s")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _cutoff(window: timedelta | None) -> datetime | None:
+    return _now() - window if window is not None else None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()
