@@ -75,14 +75,28 @@ class AggregatorGroup(click.Group):
             raise error from e
 
 
-def _since(value: str | None) -> timedelta | None:
-    """``--since 24h`` / ``7d`` / ``all``."""
-    if value is None or value.strip().lower() == "all":
-        return None
-    try:
-        return parse_duration(value, where="--since", bare_unit="h")
-    except ConfigError as e:
-        raise click.BadParameter(str(e).removeprefix("--since: ")) from None
+class Since(click.ParamType):
+    """``--since 24h`` / ``90m`` / ``7d`` / ``all`` (all: no limit)."""
+
+    name = "DURATION|all"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, timedelta) or value is None:
+            return value
+        if str(value).strip().lower() == "all":
+            return ALL
+        try:
+            return parse_duration(value, where="--since", bare_unit="h")
+        except ConfigError:
+            self.fail(f"{value!r} is not a duration such as 90m, 24h, 7d, or all", param, ctx)
+
+
+ALL = timedelta.max  # --since all
+SINCE = Since()
+
+
+def _window(value: timedelta | None) -> timedelta | None:
+    return None if value is ALL else value
 
 
 def _print_json(value: Any) -> None:
@@ -175,12 +189,12 @@ def run(app: App, all_feeds: bool, fmt: str | None) -> None:
 
 
 @cli.command()
-@click.option("--since", default="24h", show_default=True, help="Duration such as 6h, 7d, or all.")
+@click.option("--since", type=SINCE, default="24h", show_default=True, help="6h, 7d, all...")
 @click.option("--limit", default=20, show_default=True, help="How many stories; 0 for all.")
 @click.option("--min-size", default=2, show_default=True, help="Fewest articles a story needs.")
 @json_option
 @pass_app
-def stories(app: App, since: str, limit: int, min_size: int, as_json: bool) -> None:
+def stories(app: App, since: timedelta, limit: int, min_size: int, as_json: bool) -> None:
     """List stories, ranked, with articles first seen within --since.
 
     \b
@@ -191,7 +205,7 @@ def stories(app: App, since: str, limit: int, min_size: int, as_json: bool) -> N
 
     with app.store() as store:
         found = store.stories(
-            since=_cutoff(_since(since)), min_size=min_size, limit=limit, now=_now()
+            since=_cutoff(_window(since)), min_size=min_size, limit=limit, now=_now()
         )
     if as_json:
         _print_json([s.to_json() for s in found])
@@ -221,11 +235,11 @@ def story(app: App, story_id: int, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--since", default="24h", show_default=True, help="Duration such as 6h, 7d, or all.")
+@click.option("--since", type=SINCE, default="24h", show_default=True, help="6h, 7d, all...")
 @click.option("--limit", default=50, show_default=True, help="How many articles; 0 for all.")
 @json_option
 @pass_app
-def articles(app: App, since: str, limit: int, as_json: bool) -> None:
+def articles(app: App, since: timedelta, limit: int, as_json: bool) -> None:
     """List articles, newest first, with their duplicates in --json.
 
     \b
@@ -235,7 +249,7 @@ def articles(app: App, since: str, limit: int, as_json: bool) -> None:
     from aggregator.render import render_articles
 
     with app.store() as store:
-        found = store.articles(since=_cutoff(_since(since)), limit=limit)
+        found = store.articles(since=_cutoff(_window(since)), limit=limit)
     if as_json:
         _print_json([a.to_json() for a in found])
     else:
@@ -374,12 +388,12 @@ def feeds_remove(app: App, url: str) -> None:
 # --- digest and eval --------------------------------------------------------------------------
 
 
-def _digest(app: App, *, fmt: str | None, since: str | None, limit: int | None) -> None:
+def _digest(app: App, *, fmt: str | None, since: timedelta | None, limit: int | None) -> None:
     from aggregator.pipeline import build_digest
     from aggregator.render import render_digest
 
     settings = app.config.digest
-    window = settings.since if since is None else _since(since)
+    window = settings.since if since is None else _window(since)
     with app.store() as store:
         digest = build_digest(
             store,
@@ -394,10 +408,10 @@ def _digest(app: App, *, fmt: str | None, since: str | None, limit: int | None) 
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "markdown", "html"]), help="Output format."
 )
-@click.option("--since", help="Duration such as 6h, 7d, or all [default: digest.since].")
+@click.option("--since", type=SINCE, help="6h, 7d, all... [default: digest.since]")
 @click.option("--limit", type=int, help="How many stories; 0 for all [default: digest.limit].")
 @pass_app
-def digest(app: App, fmt: str | None, since: str | None, limit: int | None) -> None:
+def digest(app: App, fmt: str | None, since: timedelta | None, limit: int | None) -> None:
     """Print a digest of the top stories as text, markdown or HTML.
 
     \b

@@ -25,6 +25,10 @@ EXP: dict[str, Any] = {
     "alpha": 0.5,
     "ngram": 2,
     "cap": 0,
+    "key_frac": 0.0,
+    "min_keys": 2,
+    "strong": 99.0,
+    "merge": 0.0,
 }
 
 
@@ -60,6 +64,7 @@ class _Story:
     last: datetime
     centroid: Vector = field(default_factory=dict)
     norm2: float = 0.0
+    maxw: float = 0.0
     members: list[tuple[ClusterDoc, Vector]] = field(default_factory=list)
     reps: deque[tuple[ClusterDoc, Vector]] = field(default_factory=deque)
 
@@ -72,6 +77,7 @@ class _Story:
             old = self.centroid.get(term, 0.0)
             self.centroid[term] = old + weight
             self.norm2 += (old + weight) ** 2 - old * old
+            self.maxw = max(self.maxw, old + weight)
         self.members.append((doc, vector))
         self.reps.append((doc, vector))
         if len(self.reps) > reps:
@@ -125,6 +131,8 @@ class StoryClusterer:
         self._index: dict[str, set[int]] = defaultdict(set)
         self._new_key = new_key or (lambda doc: -doc.key)
         self.touched: set[int] = set()
+        self.merges: list[tuple[int, int]] = []
+        self._scored: list[tuple[float, int]] = []
 
     def terms(self, doc: ClusterDoc) -> dict[str, float]:
         counts: dict[str, float] = defaultdict(float)
@@ -181,7 +189,27 @@ class StoryClusterer:
             if keys is not None:
                 keys.discard(story.key)
         self.touched.add(story.key)
+        if EXP["merge"]:
+            self._merge(story, doc)
         return placement
+
+    def _merge(self, story: _Story, doc: ClusterDoc) -> None:
+        for score, key in self._scored:
+            if key == story.key or key not in self.stories or score < EXP["merge"]:
+                continue
+            other = self.stories[key]
+            older, younger = (story, other) if (story.first, story.key) <= (other.first, other.key) else (other, story)
+            for d, v in younger.members:
+                older.add(d, v, EXP["reps"])
+                self._index_terms(older.key, v)
+            self.stories.pop(younger.key)
+            for term in younger.centroid:
+                keys = self._index.get(term)
+                if keys is not None:
+                    keys.discard(younger.key)
+            self.merges.append((older.key, younger.key))
+            self.touched.add(older.key)
+            story = older
 
     def _index_terms(self, key: int, vector: Vector) -> None:
         for term in vector:
@@ -203,6 +231,8 @@ class StoryClusterer:
         mode = EXP["mode"]
         hl = EXP["half_life"]
         best, best_score = None, 0.0
+        scored: list[tuple[float, int]] = []
+        self._scored = scored
         for cos, key in cands[: EXP["cands"]]:
             story = self.stories[key]
             if mode == "centroid":
@@ -220,9 +250,15 @@ class StoryClusterer:
                 shared = sum(1 for t in vector if " " not in t and t in story.centroid)
                 if shared < EXP["min_shared"]:
                     continue
+            if EXP["key_frac"] and score < EXP["strong"] * self.config.threshold:
+                floor = EXP["key_frac"] * story.maxw
+                keys = sum(1 for t in vector if story.centroid.get(t, 0.0) >= floor)
+                if keys < EXP["min_keys"]:
+                    continue
             if hl:
                 dt = abs((doc.published - story.last).total_seconds()) / 3600
                 score *= 0.5 ** (dt / hl)
+            scored.append((score, key))
             if score > best_score:
                 best, best_score = key, score
         return best, best_score

@@ -163,7 +163,7 @@ def load_config(
             raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     elif explicit:
         raise ConfigError(f"{path}: no such config file")
-    base_dir = path.parent if path.is_file() else Path(click.get_app_dir("aggregator"))
+    base_dir = path.resolve().parent if path.is_file() else Path(click.get_app_dir("aggregator"))
     raw = _apply_env(dict(raw), environ)
     config = _build(raw, base_dir, source=str(path) if path.is_file() else "defaults")
     config = dataclasses.replace(config, path=path if path.is_file() else None)

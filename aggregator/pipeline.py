@@ -58,7 +58,7 @@ def poll(
     rng = rng or random.Random()
     store.sync_feeds(config.feeds, now)
     feeds = store.due_feeds(now, ignore_schedule=all_feeds)
-    fetched = asyncio.run(_fetch_all(feeds, config, client))
+    fetched = asyncio.run(_fetch_all(feeds, config, client, now))
     # When every fetch failed before any server answered, the network is down: that is not
     # the feeds' fault, so it does not count against them.
     network_down = len(fetched) > 1 and all(
@@ -87,7 +87,7 @@ def _is_local(feed: FeedState) -> bool:
 
 
 async def _fetch_all(
-    feeds: Sequence[FeedState], config: Config, client: httpx.AsyncClient | None
+    feeds: Sequence[FeedState], config: Config, client: httpx.AsyncClient | None, now: datetime
 ) -> list[tuple[FeedState, FetchOutcome]]:
     polling = config.polling
     limits = FetchLimits(
@@ -111,6 +111,7 @@ async def _fetch_all(
                     etag=feed.etag,
                     last_modified=feed.last_modified,
                     limits=limits,
+                    now=now,
                 )
             except FeedError as e:
                 return feed, e

@@ -1,0 +1,265 @@
+"""The command line, through click's CliRunner, on the offline example and a real server."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import pytest
+import sqlite_utils
+from click.testing import CliRunner, Result
+
+from cli import cli
+
+from .conftest import EXAMPLES, ROOT, FeedServer, rss
+
+OFFLINE = EXAMPLES / "offline.yaml"
+
+
+def invoke(runner: CliRunner, *args: str) -> Result:
+    result = runner.invoke(cli, list(args), catch_exceptions=False)
+    return result
+
+
+@pytest.fixture
+def offline_db(tmp_path: Path, runner: CliRunner) -> Path:
+    db = tmp_path / "offline.db"
+    result = invoke(runner, "--config", str(OFFLINE), "--db", str(db), "run")
+    assert result.exit_code == 0, result.output
+    return db
+
+
+def offline(runner: CliRunner, db: Path, *args: str) -> Result:
+    result = invoke(runner, "--config", str(OFFLINE), "--db", str(db), *args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_run_on_the_offline_example_shows_multi_source_stories(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    result = invoke(runner, "--config", str(OFFLINE), "--db", str(tmp_path / "x.db"), "run")
+    assert result.exit_code == 0
+    assert "7 feeds: 7 ok, 0 not modified, 0 failed" in result.stderr
+    digest = result.stdout
+    assert digest.startswith("aggregator digest:")
+    counts = [int(n) for n in re.findall(r"^   (\d+) sources:", digest, flags=re.M)]
+    assert len(counts) >= 3 and all(n >= 2 for n in counts)
+    assert "Velmora" in digest and "Norvania" in digest and "Quillon" in digest
+    # the unrelated items stay out of the digest
+    assert "garlic" not in digest.lower()
+
+
+def test_stories_json_contract(offline_db: Path, runner: CliRunner) -> None:
+    stories = json.loads(offline(runner, offline_db, "stories", "--json").stdout)
+    assert stories, "the offline example has multi-source stories"
+    for story in stories:
+        assert {"id", "title", "size", "sources", "first_seen", "last_seen", "terms", "articles"} <= set(story)
+        assert story["size"] >= 2 and story["size"] == len(story["articles"])
+        assert story["sources"] >= 2
+        assert story["first_seen"].endswith("Z") and story["first_seen"] <= story["last_seen"]
+        for article in story["articles"]:
+            assert {"id", "title", "url", "feed", "published", "duplicates"} <= set(article)
+            assert article["story_id"] == story["id"]
+    sizes = [s["sources"] for s in stories]
+    assert sizes == sorted(sizes, reverse=True)  # ranked by source diversity first
+
+
+def test_stories_filters(offline_db: Path, runner: CliRunner) -> None:
+    everything = json.loads(
+        offline(runner, offline_db, "stories", "--json", "--min-size", "1", "--limit", "0").stdout
+    )
+    assert any(s["size"] == 1 for s in everything)
+    two = json.loads(offline(runner, offline_db, "stories", "--json", "--limit", "2").stdout)
+    assert len(two) == 2
+    recent = json.loads(offline(runner, offline_db, "stories", "--json", "--since", "1h").stdout)
+    every = json.loads(offline(runner, offline_db, "stories", "--json", "--since", "all").stdout)
+    assert [s["id"] for s in recent] == [s["id"] for s in every]
+    bad = runner.invoke(cli, ["--config", str(OFFLINE), "stories", "--since", "soon"])
+    assert bad.exit_code == 2 and "--since" in bad.stderr
+
+
+def test_story_detail(offline_db: Path, runner: CliRunner) -> None:
+    top = json.loads(offline(runner, offline_db, "stories", "--json").stdout)[0]
+    detail = json.loads(offline(runner, offline_db, "story", str(top["id"]), "--json").stdout)
+    assert detail == top
+    text = offline(runner, offline_db, "story", str(top["id"])).stdout
+    assert top["title"] in text
+    for article in top["articles"]:
+        assert article["title"][:40] in text.replace("\n  ", " ")
+
+
+def test_missing_story_is_a_clear_error(offline_db: Path, runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["--config", str(OFFLINE), "--db", str(offline_db), "story", "99999"])
+    assert result.exit_code == 1
+    assert "no story with id 99999" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_articles_json_lists_cross_feed_duplicates(offline_db: Path, runner: CliRunner) -> None:
+    articles = json.loads(
+        offline(runner, offline_db, "articles", "--json", "--since", "all", "--limit", "0").stdout
+    )
+    assert {"id", "title", "url", "feed", "published", "story_id", "duplicates"} <= set(articles[0])
+    with_copies = [a for a in articles if a["duplicates"]]
+    assert with_copies, "the example plants one wire story in two feeds"
+    copy = with_copies[0]["duplicates"][0]
+    assert set(copy) == {"url", "feed"} and copy["feed"] != with_copies[0]["feed"]
+    # the planted same-guid-twice item is stored once
+    titles = [a["title"] for a in articles]
+    assert len(titles) == len(set(titles))
+
+
+def test_search(offline_db: Path, runner: CliRunner) -> None:
+    found = json.loads(offline(runner, offline_db, "search", "ceasefire", "--json").stdout)
+    assert found and all(
+        "ceasefire" in (a["title"] + " ").lower() or a["story_id"] for a in found
+    )
+    assert json.loads(offline(runner, offline_db, "search", "zzzyxq", "--json").stdout) == []
+    # FTS5 syntax in user input is searched for, not parsed
+    assert offline(runner, offline_db, "search", 'AND "(').exit_code == 0
+
+
+def test_feeds_list_json(offline_db: Path, runner: CliRunner) -> None:
+    feeds = json.loads(offline(runner, offline_db, "feeds", "list", "--json").stdout)
+    assert len(feeds) == 7
+    for feed in feeds:
+        assert feed["status"] == "ok" and feed["error_count"] == 0
+        assert feed["item_count"] > 0 and feed["last_success"].endswith("Z")
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_digest_formats(offline_db: Path, runner: CliRunner, fmt: str) -> None:
+    out = offline(runner, offline_db, "digest", "--format", fmt).stdout
+    assert "Velmora" in out
+    if fmt == "html":
+        assert out.lstrip().startswith("<!DOCTYPE html>") and "<a href=\"https://" in out
+    if fmt == "markdown":
+        assert out.startswith("# ") and "](<https://" in out
+
+
+def test_database_opens_in_sqlite_utils(offline_db: Path) -> None:
+    db = sqlite_utils.Database(offline_db)
+    assert {"feeds", "articles", "items", "stories", "story_articles", "articles_fts"} <= set(
+        db.table_names()
+    )
+    assert db.journal_mode == "wal"
+    out = subprocess.run(
+        [sys.executable, "-m", "sqlite_utils", "tables", str(offline_db), "--counts"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert '"table": "articles"' in out
+
+
+def test_feeds_add_checks_and_remove(
+    tmp_path: Path, runner: CliRunner, feed_server: FeedServer
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("# my precious comment\ndatabase: agg.db  # beside me\nfeeds: []\n")
+    good = feed_server.add("/good.xml", body=rss("Good", [{"guid": "1", "title": "Hi"}]))
+    feed_server.add("/page", body=b"<html><body>hi</body></html>", headers={"Content-Type": "text/html"})
+    args = ["--config", str(path)]
+    result = runner.invoke(cli, [*args, "feeds", "add", feed_server.url("/page")])
+    assert result.exit_code == 1 and "HTML page, not a feed" in result.stderr
+    result = runner.invoke(cli, [*args, "feeds", "add", good, "--tag", "test"])
+    assert result.exit_code == 0, result.output
+    assert "Good, 1 items" in result.stdout
+    text = path.read_text()
+    assert good in text and "my precious comment" in text
+    again = runner.invoke(cli, [*args, "feeds", "add", good])
+    assert again.exit_code == 2 and "already" in again.stderr
+    assert runner.invoke(cli, [*args, "feeds", "remove", good]).exit_code == 0
+    assert good not in path.read_text() and "my precious comment" in path.read_text()
+
+
+def test_poll_exits_zero_with_failed_feeds_summed_on_stderr(
+    runner: CliRunner, feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    ok = feed_server.add("/ok.xml", body=rss("Ok", [{"guid": "1", "title": "Hello there"}]))
+    path = write_config([ok, feed_server.url("/missing.xml")])
+    result = runner.invoke(cli, ["--config", str(path), "poll"])
+    assert result.exit_code == 0
+    assert "missing.xml: HTTP 404" in result.stderr
+    assert "2 feeds: 1 ok, 0 not modified, 1 failed; 1 new article in" in result.stderr
+
+
+def test_quiet_poll_prints_only_failures(
+    runner: CliRunner, feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    ok = feed_server.add("/ok.xml", body=rss("Ok", [{"guid": "1", "title": "Hello there"}]))
+    result = runner.invoke(cli, ["--config", str(write_config([ok])), "-q", "poll"])
+    assert result.exit_code == 0 and result.output == ""
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("polling:\n  concurency: 4\n", "polling.concurency: unknown key (did you mean 'concurrency'?)"),
+        ("clustering:\n  threshold: 3\n", "clustering.threshold: must be between 0 and 1"),
+        ("feeds: [1, 2\n", "not valid YAML"),
+    ],
+)
+def test_bad_config_exits_2_with_the_path(
+    tmp_path: Path, runner: CliRunner, yaml_text: str, message: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml_text)
+    result = runner.invoke(cli, ["--config", str(path), "stories"])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_missing_config_file_is_an_error(tmp_path: Path, runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["--config", str(tmp_path / "nope.yaml"), "stories"])
+    assert result.exit_code == 2 and "no such config file" in result.stderr
+
+
+def test_unwritable_database_exits_3(tmp_path: Path, runner: CliRunner) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = runner.invoke(cli, ["--config", str(OFFLINE), "--db", str(blocker / "x.db"), "poll"])
+    assert result.exit_code == 3 and "cannot open the database" in result.stderr
+
+
+def test_env_and_flag_precedence_for_the_database(
+    tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_db, flag_db = tmp_path / "env.db", tmp_path / "flag.db"
+    monkeypatch.setenv("AGGREGATOR_DATABASE", str(env_db))
+    assert runner.invoke(cli, ["--config", str(OFFLINE), "poll"]).exit_code == 0
+    assert env_db.exists()
+    assert runner.invoke(cli, ["--config", str(OFFLINE), "--db", str(flag_db), "poll"]).exit_code == 0
+    assert flag_db.exists()
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    found: list[tuple[str, click.Command]] = []
+    for name, command in sorted(group.commands.items()):
+        found.append((prefix + name, command))
+        if isinstance(command, click.Group):
+            found += _commands(command, prefix + name + " ")
+    return found
+
+
+@pytest.mark.parametrize(("name", "command"), _commands(cli), ids=lambda v: str(v))
+def test_every_command_has_help_with_an_example(name: str, command: click.Command) -> None:
+    assert command.help and len(command.help.split()) > 4, name
+    assert "Example" in command.help, f"`aggregator {name} --help` shows no example"
+
+
+def test_help_is_fast_because_heavy_libraries_are_lazy() -> None:
+    code = (
+        "import sys, cli; "
+        "heavy = [m for m in ('sklearn', 'feedparser', 'httpx', 'numpy', 'scipy', 'jinja2') "
+        "if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    assert out.strip() == "[]"

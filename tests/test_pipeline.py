@@ -1,0 +1,273 @@
+"""poll, end to end: a real HTTP server on loopback and a real SQLite file."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aggregator.config import load_config
+from aggregator.models import FeedStatus
+from aggregator.pipeline import build_digest, cluster_pending, poll
+from aggregator.store import open_store
+
+from .conftest import FeedServer, etag_of, rss
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+SUMMIT_A = [
+    {
+        "guid": "a-1",
+        "title": "Varnek and Deslin agree Velmora ceasefire at Lindqvar summit",
+        "link": "https://a.example/velmora-ceasefire?utm_source=rss",
+        "description": "<p>The two leaders agreed a <b>ceasefire</b> in Velmora province.</p>",
+        "pubDate": "Tue, 24 Nov 2026 09:00:00 +0000",
+    },
+    {
+        "guid": "a-2",
+        "title": "Norvania central bank raises rates to 4.75%",
+        "link": "https://a.example/norvania-rates",
+        "description": "Inflation stuck at 3.8% pushed the Norvania central bank to raise rates.",
+        "pubDate": "Tue, 24 Nov 2026 10:00:00 +0000",
+    },
+]
+SUMMIT_B = [
+    {
+        "guid": "b-1",
+        "title": "Velmora ceasefire: Varnek, Deslin seal deal at Lindqvar summit",
+        "link": "https://b.example/world/velmora",
+        "description": "Leaders Varnek and Deslin sealed a Velmora ceasefire at the summit.",
+        "pubDate": "Tue, 24 Nov 2026 09:30:00 +0000",
+    },
+    {
+        # The same wire article as a-2's page, with tracking junk: one article, two sightings.
+        "guid": "b-2",
+        "title": "Norvania central bank raises rates to 4.75%",
+        "link": "https://a.example/norvania-rates?utm_medium=feed&amp;fbclid=xyz",
+        "description": "Inflation stuck at 3.8% pushed the Norvania central bank to raise rates.",
+        "pubDate": "Tue, 24 Nov 2026 10:05:00 +0000",
+    },
+]
+
+
+def setup(
+    feed_server: FeedServer, write_config: Callable[..., Path], *extra: str
+) -> tuple[Path, list[str]]:
+    body_a, body_b = rss("Outlet A", SUMMIT_A), rss("Outlet B", SUMMIT_B)
+    urls = [
+        feed_server.add("/a.xml", body=body_a, etag=etag_of(body_a)),
+        feed_server.add("/b.xml", body=body_b, last_modified="Tue, 24 Nov 2026 10:10:00 GMT"),
+        *extra,
+    ]
+    return write_config(urls), urls
+
+
+def test_poll_stores_dedupes_and_clusters(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    path, _ = setup(feed_server, write_config)
+    config = load_config(path, environ={})
+    store = open_store(config.database)
+    report = poll(config, store, now=NOW, rng=random.Random(1))
+    assert report.count(FeedStatus.OK) == 2
+    assert report.new_articles == 3  # b-2 is a-2 under another URL
+    articles = store.articles(since=None, limit=0)
+    assert len(articles) == 3
+    rates = next(a for a in articles if "Norvania" in a.title)
+    assert [d.feed for d in rates.duplicates] == ["Outlet B"]
+    summit = [a for a in articles if "Velmora" in a.title]
+    assert len(summit) == 2 and summit[0].story_id == summit[1].story_id is not None
+    story = store.story(summit[0].story_id)
+    assert story.size == 2 and set(story.sources) == {"Outlet A", "Outlet B"}
+    assert "velmora" in story.terms
+    assert story.first_seen == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    assert story.last_seen == datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+    # HTML stripped, tracking stripped from the canonical URL
+    first = next(a for a in articles if a.title.startswith("Varnek"))
+    assert "<" not in first.summary and "ceasefire" in first.summary
+
+
+def test_second_poll_is_conditional_and_adds_nothing(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    path, _ = setup(feed_server, write_config)
+    config = load_config(path, environ={})
+    store = open_store(config.database)
+    poll(config, store, now=NOW)
+    stories_before = {s.id: s.size for s in store.stories(since=None, min_size=1, limit=0, now=NOW)}
+    report = poll(config, store, now=NOW + timedelta(hours=2), all_feeds=True)
+    assert report.new_articles == 0
+    assert report.count(FeedStatus.NOT_MODIFIED) == 2
+    assert feed_server.hits("/a.xml")[-1].headers["if-none-match"] == etag_of(rss("Outlet A", SUMMIT_A))
+    assert feed_server.hits("/b.xml")[-1].headers["if-modified-since"] == "Tue, 24 Nov 2026 10:10:00 GMT"
+    after = {s.id: s.size for s in store.stories(since=None, min_size=1, limit=0, now=NOW)}
+    assert after == stories_before
+
+
+def test_schedule_skips_feeds_not_yet_due(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    path, _ = setup(feed_server, write_config)
+    config = load_config(path, environ={})
+    store = open_store(config.database)
+    poll(config, store, now=NOW)
+    report = poll(config, store, now=NOW + timedelta(minutes=5))
+    assert report.outcomes == ()
+    report = poll(config, store, now=NOW + timedelta(hours=2))
+    assert len(report.outcomes) == 2
+
+
+def test_story_ids_are_stable_as_stories_grow(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    path, _ = setup(feed_server, write_config)
+    config = load_config(path, environ={})
+    store = open_store(config.database)
+    poll(config, store, now=NOW)
+    summit_id = next(a.story_id for a in store.articles(since=None, limit=0) if "Velmora" in a.title)
+    later = SUMMIT_A + [
+        {
+            "guid": "a-3",
+            "title": "Velmora ceasefire holds on first day after Lindqvar summit deal",
+            "link": "https://a.example/velmora-day-one",
+            "description": "The Velmora ceasefire agreed by Varnek and Deslin held overnight.",
+            "pubDate": "Tue, 24 Nov 2026 13:00:00 +0000",
+        }
+    ]
+    body = rss("Outlet A", later)
+    feed_server.add("/a.xml", body=body, etag=etag_of(body))
+    store.close()
+    store = open_store(config.database)  # a new run
+    poll(config, store, now=NOW + timedelta(hours=2), all_feeds=True)
+    grown = store.story(summit_id)
+    assert grown.size == 3
+    assert "Velmora ceasefire holds on first day after Lindqvar summit deal" in [
+        a.title for a in grown.articles
+    ]
+
+
+def test_one_broken_feed_never_stops_a_poll(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    feed_server.add("/html", body=b"<!doctype html><html><body>Login</body></html>",
+                    headers={"Content-Type": "text/html"})
+    feed_server.add("/err", status=500)
+    path, _ = setup(
+        feed_server, write_config, feed_server.url("/html"), feed_server.url("/err"),
+        feed_server.url("/missing"),
+    )
+    config = load_config(path, environ={})
+    store = open_store(config.database)
+    report = poll(config, store, now=NOW)
+    statuses = {o.url.rsplit("/", 1)[1]: o.status for o in report.outcomes}
+    assert statuses == {
+        "a.xml": FeedStatus.OK,
+        "b.xml": FeedStatus.OK,
+        "html": FeedStatus.NOT_A_FEED,
+        "err": FeedStatus.ERROR,
+        "missing": FeedStatus.ERROR,
+    }
+    assert report.new_articles == 3
+    rows = {r["url"].rsplit("/", 1)[1]: r for r in store.feed_rows()}
+    assert rows["err"]["error_count"] == 1 and "HTTP 500" in rows["err"]["last_error"]
+    assert "HTML page" in rows["html"]["last_error"]
+
+
+def test_failing_feed_backs_off_then_recovers(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    feed_server.add("/flaky", status=500)
+    path = write_config([feed_server.url("/flaky")])
+    config = load_config(path, environ={})
+    store = open_store(config.database)
+    poll(config, store, now=NOW, rng=random.Random(0))
+    first_due = store.feeds()[0].next_due
+    poll(config, store, now=NOW + timedelta(hours=3), all_feeds=True, rng=random.Random(0))
+    second = store.feeds()[0]
+    assert second.error_count == 2
+    assert second.next_due - (NOW + timedelta(hours=3)) > first_due - NOW  # backing off
+    body = rss("Flaky", SUMMIT_A)
+    feed_server.add("/flaky", body=body)
+    poll(config, store, now=NOW + timedelta(hours=6), all_feeds=True)
+    healed = store.feeds()[0]
+    assert healed.error_count == 0 and healed.status == FeedStatus.OK
+
+
+def test_gone_feed_is_disabled_even_for_all(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    feed_server.add("/gone", status=410)
+    path = write_config([feed_server.url("/gone")])
+    config = load_config(path, environ={})
+    store = open_store(config.database)
+    assert poll(config, store, now=NOW).outcomes[0].status == FeedStatus.GONE
+    assert poll(config, store, now=NOW + timedelta(days=2), all_feeds=True).outcomes == ()
+    assert len(feed_server.hits("/gone")) == 1
+
+
+def test_retry_after_holds_even_for_all(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    feed_server.add("/busy", status=429, headers={"Retry-After": "7200"})
+    path = write_config([feed_server.url("/busy")])
+    config = load_config(path, environ={})
+    store = open_store(config.database)
+    poll(config, store, now=NOW)
+    assert poll(config, store, now=NOW + timedelta(hours=1), all_feeds=True).outcomes == ()
+    assert len(poll(config, store, now=NOW + timedelta(hours=3), all_feeds=True).outcomes) == 1
+
+
+def test_permanent_redirect_is_persisted(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    body = rss("Moved", SUMMIT_A)
+    new = feed_server.add("/new.xml", body=body)
+    feed_server.add("/old.xml", status=301, headers={"Location": "/new.xml"})
+    path = write_config([feed_server.url("/old.xml")])
+    config = load_config(path, environ={})
+    store = open_store(config.database)
+    poll(config, store, now=NOW)
+    assert store.feeds()[0].effective_url == new
+    poll(config, store, now=NOW + timedelta(hours=2), all_feeds=True)
+    assert len(feed_server.hits("/old.xml")) == 1
+    assert len(feed_server.hits("/new.xml")) == 2
+
+
+def test_network_down_does_not_count_against_feeds(write_config: Callable[..., Path]) -> None:
+    path = write_config(["http://127.0.0.1:9/a.xml", "http://127.0.0.1:9/b.xml"])
+    config = load_config(path, environ={})
+    store = open_store(config.database)
+    report = poll(config, store, now=NOW)
+    assert len(report.failed) == 2
+    assert all(f.error_count == 0 and f.last_error for f in store.feeds())
+
+
+def test_articles_stored_but_not_clustered_are_clustered_later(
+    feed_server: FeedServer, write_config: Callable[..., Path], monkeypatch
+) -> None:
+    """A run that dies between storing and clustering loses nothing: the next run clusters."""
+    import aggregator.pipeline as pipeline
+
+    path, _ = setup(feed_server, write_config)
+    config = load_config(path, environ={})
+    store = open_store(config.database)
+    monkeypatch.setattr(pipeline, "cluster_pending", lambda *a, **k: 0)
+    poll(config, store, now=NOW)
+    assert all(a.story_id is None for a in store.articles(since=None, limit=0))
+    monkeypatch.undo()
+    assert cluster_pending(store, config, now=NOW) > 0
+    assert all(a.story_id is not None for a in store.articles(since=None, limit=0))
+
+
+def test_digest_lists_multi_source_stories_and_failing_feeds(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    feed_server.add("/err", status=500)
+    path, _ = setup(feed_server, write_config, feed_server.url("/err"))
+    config = load_config(path, environ={})
+    store = open_store(config.database)
+    poll(config, store, now=NOW - timedelta(days=2))
+    digest = build_digest(store, since=None, limit=10, min_size=2, now=NOW)
+    assert [s.size for s in digest.stories] == [2]
+    assert digest.failing_feeds and "HTTP 500" in digest.failing_feeds[0][1]
