@@ -1,49 +1,69 @@
-"""PROTOTYPE (being tuned)."""
+"""Group articles into stories, online, with TF-IDF.
+
+Pure: the caller hands in the active stories and the running document frequencies, then adds
+articles one at a time in time order; nothing here touches the database.
+
+Method, and why:
+
+- Each article becomes a TF-IDF vector over single words (scikit-learn's analyzer, English stop
+  words removed; titles weigh more than summaries). Headlines are a handful of words, so word
+  pairs mostly add terms that no other headline shares: they dilute the vector and drag every
+  similarity towards zero. IDF comes from running document frequencies, so it follows the
+  stream instead of a vocabulary fitted once.
+- An article joins the story it is most similar to, when that similarity reaches ``threshold``;
+  otherwise it begins a new story. The similarity is the cosine with the story's centroid (the
+  sum of its members' vectors), damped by how long the story has been quiet: it halves every
+  ``half_life`` since the story's latest article. News stories rise and fade within hours, so a
+  headline that shares only generic words ("market", "app", "review") with a story that went
+  quiet hours ago is not part of it, while a story that keeps receiving articles stays fully
+  reachable for as long as it lasts. ``window`` remains the hard limit after which a story takes
+  nothing more and can be expired.
+- Single-pass clustering splits a story when its first headlines have little in common: two
+  fragments grow side by side. When one article is close to several active stories, at least
+  ``merge_threshold`` (stricter than ``threshold``) to each, those stories have converged and
+  are merged; the oldest keeps its key, and ``merges`` records (survivor, absorbed) so that the
+  caller can move the absorbed story's articles. ``resolve`` maps any key handed out to the
+  story it now belongs to.
+- Cost per article is bounded by the active stories that share its terms: candidates come from
+  an inverted index over active stories only, the centroid norm is updated incrementally (so a
+  large story costs no more than a small one), and ``expire`` pops stories off a heap instead of
+  scanning them all.
+"""
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
 
 from .config import ClusteringConfig
 
 __all__ = ["ClusterDoc", "Placement", "StoryClusterer", "StorySummary"]
 
 Vector = dict[str, float]
-
-EXP: dict[str, Any] = {
-    "mode": "centroid",  # centroid | max | top2 | blend
-    "reps": 16,
-    "cands": 8,
-    "half_life": 0.0,  # hours; 0 = no decay
-    "min_shared": 1,
-    "alpha": 0.5,
-    "ngram": 2,
-    "cap": 0,
-    "key_frac": 0.0,
-    "min_keys": 2,
-    "strong": 99.0,
-    "merge": 0.0,
-}
+COH = {"min_shared": 2, "min_members": 3, "central": 0.5}
 
 
 @dataclass(frozen=True)
 class ClusterDoc:
+    """An article as the clusterer sees it."""
+
     key: int
     title: str
     summary: str
     source: str
     published: datetime
-    story: int | None = None
+    story: int | None = None  # the story it already belongs to, when loading
 
 
 @dataclass(frozen=True)
 class Placement:
+    """Where an article went. ``similarity`` is None for the article that began a story."""
+
     article: int
     story: int
     similarity: float | None
@@ -52,6 +72,8 @@ class Placement:
 
 @dataclass(frozen=True)
 class StorySummary:
+    """What a story shows: its most representative headline and its key terms."""
+
     story: int
     title: str
     terms: tuple[str, ...]
@@ -63,58 +85,46 @@ class _Story:
     first: datetime
     last: datetime
     centroid: Vector = field(default_factory=dict)
-    norm2: float = 0.0
-    maxw: float = 0.0
+    norm: float = 0.0
+    top: float = 0.0
     members: list[tuple[ClusterDoc, Vector]] = field(default_factory=list)
-    reps: deque[tuple[ClusterDoc, Vector]] = field(default_factory=deque)
 
-    @property
-    def norm(self) -> float:
-        return math.sqrt(max(self.norm2, 0.0))
-
-    def add(self, doc: ClusterDoc, vector: Vector, reps: int) -> None:
-        for term, weight in vector.items():
-            old = self.centroid.get(term, 0.0)
-            self.centroid[term] = old + weight
-            self.norm2 += (old + weight) ** 2 - old * old
-            self.maxw = max(self.maxw, old + weight)
+    def add(self, doc: ClusterDoc, vector: Vector) -> None:
+        self._add_weights(vector)
         self.members.append((doc, vector))
-        self.reps.append((doc, vector))
-        if len(self.reps) > reps:
-            self.reps.popleft()
         self.first = min(self.first, doc.published)
         self.last = max(self.last, doc.published)
 
-    def prune(self, cap: int) -> list[str]:
-        if not cap or len(self.centroid) <= 2 * cap:
-            return []
-        ranked = sorted(self.centroid.items(), key=lambda kv: -kv[1])
-        self.centroid = dict(ranked[:cap])
-        self.norm2 = sum(w * w for w in self.centroid.values())
-        return [t for t, _ in ranked[cap:]]
+    def absorb(self, other: _Story) -> None:
+        self._add_weights(other.centroid)
+        self.members.extend(other.members)
+        self.first = min(self.first, other.first)
+        self.last = max(self.last, other.last)
 
-
-def _analyzer() -> Callable[[str], list[str]]:
-    return _analyzer_n(EXP["ngram"])
+    def _add_weights(self, weights: Vector) -> None:
+        # Only the terms that change are touched, so the cost does not grow with the story.
+        squared = self.norm * self.norm
+        for term, weight in weights.items():
+            old = self.centroid.get(term, 0.0)
+            self.centroid[term] = old + weight
+            self.top = max(self.top, old + weight)
+            squared += weight * (2.0 * old + weight)
+        self.norm = math.sqrt(max(squared, 0.0))
 
 
 @cache
-def _analyzer_n(n: int) -> Callable[[str], list[str]]:
-    from sklearn.feature_extraction.text import TfidfVectorizer
+def _analyzer() -> Callable[[str], list[str]]:
+    from sklearn.feature_extraction.text import TfidfVectorizer  # heavy: only when clustering
 
     analyzer: Callable[[str], list[str]] = TfidfVectorizer(
-        stop_words="english", ngram_range=(1, n), strip_accents="unicode", lowercase=True
+        stop_words="english", strip_accents="unicode", lowercase=True
     ).build_analyzer()
     return analyzer
 
 
-def _dot(a: Vector, b: Vector) -> float:
-    if len(a) > len(b):
-        a, b = b, a
-    return sum(w * b.get(t, 0.0) for t, w in a.items())
-
-
 class StoryClusterer:
+    """Online single-pass clustering over a window of active stories."""
+
     def __init__(
         self,
         config: ClusteringConfig,
@@ -128,13 +138,20 @@ class StoryClusterer:
         self.documents = documents
         self.df_increments: dict[str, int] = defaultdict(int)
         self.stories: dict[int, _Story] = {}
+        self.merges: list[tuple[int, int]] = []  # (survivor, absorbed), in the order they happened
+        self._merged_into: dict[int, int] = {}
         self._index: dict[str, set[int]] = defaultdict(set)
+        # (last article seen when pushed, key): expire() re-checks an entry before acting on it.
+        self._expiry: list[tuple[datetime, int]] = []
+        # New stories need a key before the store gives them an id: by default minus the
+        # founding article's key, which cannot clash with a stored (positive) story id.
         self._new_key = new_key or (lambda doc: -doc.key)
         self.touched: set[int] = set()
-        self.merges: list[tuple[int, int]] = []
-        self._scored: list[tuple[float, int]] = []
+
+    # -- terms and vectors --
 
     def terms(self, doc: ClusterDoc) -> dict[str, float]:
+        """Raw term counts, titles weighted above summaries."""
         counts: dict[str, float] = defaultdict(float)
         for term in _analyzer()(doc.title):
             counts[term] += self.config.title_weight
@@ -159,143 +176,132 @@ class StoryClusterer:
             self.df[term] = self.df.get(term, 0) + 1
             self.df_increments[term] += 1
 
+    # -- loading and adding --
+
     def load(self, docs: Iterable[ClusterDoc]) -> None:
+        """Take in the articles of active stories (already counted in the frequencies)."""
         for doc in docs:
             if doc.story is None:
                 continue
             vector = self._vector(self.terms(doc))
             story = self.stories.get(doc.story)
             if story is None:
-                story = self.stories[doc.story] = _Story(doc.story, doc.published, doc.published)
-            story.add(doc, vector, EXP["reps"])
+                story = self._begin(doc.story, doc)
+            story.add(doc, vector)
             self._index_terms(story.key, vector)
 
     def add(self, doc: ClusterDoc) -> Placement:
+        """Place one new article: join the best active story, or begin one."""
         counts = self.terms(doc)
         self._count(counts)
         vector = self._vector(counts)
-        best, best_score = self._best_story(doc, vector)
-        if best is not None and best_score >= self.config.threshold:
-            story = self.stories[best]
-            placement = Placement(doc.key, best, round(best_score, 4), new_story=False)
+        scores = {k: s for k, s in self._scores(doc, vector).items() if self._coherent(k, vector)}
+        best = max(scores, key=lambda key: (scores[key], -key), default=None)
+        if best is None or scores[best] < self.config.threshold:
+            story = self._begin(self._new_key(doc), doc)
+            placement = Placement(doc.key, story.key, None, new_story=True)
         else:
-            key = self._new_key(doc)
-            story = self.stories[key] = _Story(key, doc.published, doc.published)
-            placement = Placement(doc.key, key, None, new_story=True)
-        story.add(doc, vector, EXP["reps"])
+            converged = [
+                k for k, s in scores.items() if k != best and s >= self.config.merge_threshold
+            ]
+            story = self._merge([best, *converged]) if converged else self.stories[best]
+            placement = Placement(doc.key, story.key, round(scores[best], 4), new_story=False)
+        story.add(doc, vector)
         self._index_terms(story.key, vector)
-        for term in story.prune(EXP["cap"]):
-            keys = self._index.get(term)
-            if keys is not None:
-                keys.discard(story.key)
         self.touched.add(story.key)
-        if EXP["merge"]:
-            self._merge(story, doc)
         return placement
 
-    def _merge(self, story: _Story, doc: ClusterDoc) -> None:
-        for score, key in self._scored:
-            if key == story.key or key not in self.stories or score < EXP["merge"]:
-                continue
-            other = self.stories[key]
-            older, younger = (story, other) if (story.first, story.key) <= (other.first, other.key) else (other, story)
-            for d, v in younger.members:
-                older.add(d, v, EXP["reps"])
-                self._index_terms(older.key, v)
-            self.stories.pop(younger.key)
-            for term in younger.centroid:
-                keys = self._index.get(term)
-                if keys is not None:
-                    keys.discard(younger.key)
-            self.merges.append((older.key, younger.key))
-            self.touched.add(older.key)
-            story = older
+    def resolve(self, key: int) -> int:
+        """The key of the story that ``key`` now belongs to (itself unless it was merged)."""
+        while key in self._merged_into:
+            key = self._merged_into[key]
+        return key
+
+    def _begin(self, key: int, doc: ClusterDoc) -> _Story:
+        story = self.stories[key] = _Story(key, doc.published, doc.published)
+        heapq.heappush(self._expiry, (doc.published, key))
+        return story
 
     def _index_terms(self, key: int, vector: Vector) -> None:
         for term in vector:
             self._index[term].add(key)
 
-    def _best_story(self, doc: ClusterDoc, vector: Vector) -> tuple[int | None, float]:
-        window = self.config.window
+    def _unindex(self, story: _Story) -> None:
+        for term in story.centroid:
+            keys = self._index.get(term)
+            if keys is not None:
+                keys.discard(story.key)
+                if not keys:
+                    del self._index[term]
+
+    def _scores(self, doc: ClusterDoc, vector: Vector) -> dict[int, float]:
+        """Recency-damped centroid cosine for every active story that shares a term."""
         dots: dict[int, float] = defaultdict(float)
         for term, weight in vector.items():
             for key in self._index.get(term, ()):
-                dots[key] += weight * self.stories[key].centroid.get(term, 0.0)
-        cands: list[tuple[float, int]] = []
+                dots[key] += weight * self.stories[key].centroid[term]
+        window = self.config.window
+        half_life = self.config.half_life.total_seconds()
+        scores: dict[int, float] = {}
         for key, dot in dots.items():
             story = self.stories[key]
-            if doc.published - story.last > window or story.first - doc.published > window:
+            gap = max(doc.published - story.last, story.first - doc.published, timedelta(0))
+            if gap > window or not story.norm:
                 continue
-            cands.append((dot / story.norm if story.norm else 0.0, key))
-        cands.sort(reverse=True)
-        mode = EXP["mode"]
-        hl = EXP["half_life"]
-        best, best_score = None, 0.0
-        scored: list[tuple[float, int]] = []
-        self._scored = scored
-        for cos, key in cands[: EXP["cands"]]:
-            story = self.stories[key]
-            if mode == "centroid":
-                score = cos
-            else:
-                sims = sorted((_dot(vector, v) for _, v in story.reps), reverse=True)
-                if mode == "max":
-                    score = sims[0]
-                elif mode == "top2":
-                    score = sum(sims[:2]) / min(2, len(sims)) if sims else 0.0
-                else:
-                    a = EXP["alpha"]
-                    score = a * sims[0] + (1 - a) * cos
-            if EXP["min_shared"] > 1:
-                shared = sum(1 for t in vector if " " not in t and t in story.centroid)
-                if shared < EXP["min_shared"]:
-                    continue
-            if EXP["key_frac"] and score < EXP["strong"] * self.config.threshold:
-                floor = EXP["key_frac"] * story.maxw
-                keys = sum(1 for t in vector if story.centroid.get(t, 0.0) >= floor)
-                if keys < EXP["min_keys"]:
-                    continue
-            if hl:
-                dt = abs((doc.published - story.last).total_seconds()) / 3600
-                score *= 0.5 ** (dt / hl)
-            scored.append((score, key))
-            if score > best_score:
-                best, best_score = key, score
-        return best, best_score
+            scores[key] = dot / story.norm * 0.5 ** (gap.total_seconds() / half_life)
+        return scores
+
+    def _coherent(self, key: int, vector: Vector) -> bool:
+        story = self.stories[key]
+        shared = [t for t in vector if t in story.centroid and not t.isdigit()]
+        if len(shared) >= COH["min_shared"]:
+            return True
+        if not shared:
+            return False
+        return len(story.members) >= COH["min_members"] and story.centroid[shared[0]] >= COH["central"] * story.top
+
+    def _merge(self, keys: list[int]) -> _Story:
+        """Fold converged stories into the oldest of them, which keeps its key."""
+        stories = sorted((self.stories[k] for k in keys), key=lambda s: (s.first, s.key))
+        survivor = stories[0]
+        for story in stories[1:]:
+            self._unindex(story)
+            del self.stories[story.key]
+            survivor.absorb(story)
+            self._index_terms(survivor.key, story.centroid)
+            self._merged_into[story.key] = survivor.key
+            self.merges.append((survivor.key, story.key))
+            self.touched.discard(story.key)
+        return survivor
 
     def expire(self, before: datetime) -> None:
-        for key in [k for k, s in self.stories.items() if s.last < before]:
-            story = self.stories.pop(key)
-            for term in story.centroid:
-                keys = self._index.get(term)
-                if keys is not None:
-                    keys.discard(key)
-                    if not keys:
-                        del self._index[term]
+        """Forget stories whose last article is older than ``before`` (they can take no more)."""
+        while self._expiry and self._expiry[0][0] < before:
+            _, key = heapq.heappop(self._expiry)
+            story = self.stories.get(key)
+            if story is None:  # merged away, or already expired
+                continue
+            if story.last >= before:  # it took articles since this entry was pushed
+                heapq.heappush(self._expiry, (story.last, key))
+                continue
+            del self.stories[key]
+            self._unindex(story)
+
+    # -- presenting --
 
     def summary(self, key: int) -> StorySummary:
+        """The headline closest to the centroid, and the centroid's top terms."""
         story = self.stories[key]
         norm = story.norm or 1.0
 
         def closeness(member: tuple[ClusterDoc, Vector]) -> tuple[float, int]:
             doc, vector = member
             dot = sum(w * story.centroid.get(t, 0.0) for t, w in vector.items()) / norm
-            return (dot, -doc.key)
+            return (dot, -doc.key)  # ties: the earliest article
 
         headline = max(story.members, key=closeness)[0].title
         return StorySummary(key, headline, self._top_terms(story.centroid))
 
     def _top_terms(self, centroid: Vector) -> tuple[str, ...]:
-        chosen: list[str] = []
-        covered: set[str] = set()
-        for term, _ in sorted(centroid.items(), key=lambda kv: (-kv[1], kv[0])):
-            words = set(term.split())
-            if words <= covered:
-                continue
-            if len(words) == 1 and any(term in c.split() for c in chosen):
-                continue
-            chosen.append(term)
-            covered |= words
-            if len(chosen) == self.config.terms:
-                break
-        return tuple(chosen)
+        ranked = sorted(centroid.items(), key=lambda kv: (-kv[1], kv[0]))
+        return tuple(term for term, _ in ranked[: self.config.terms])

@@ -59,7 +59,9 @@ class PollingConfig:
 class ClusteringConfig:
     """How articles are grouped into stories. The defaults are what `eval` measures."""
 
-    threshold: float = 0.30  # cosine similarity an article needs to join a story
+    threshold: float = 0.12  # recency-damped cosine similarity an article needs to join a story
+    merge_threshold: float = 0.20  # what one article needs to each of two stories to merge them
+    half_life: timedelta = timedelta(hours=1)  # a quiet story's similarity halves this often
     window: timedelta = timedelta(hours=36)  # a story takes new articles this long after its last
     title_weight: float = 2.0  # how much more a title term counts than a summary term
     summary_chars: int = 400  # how much of the summary takes part
@@ -370,6 +372,11 @@ def _check_values(
         (polling.interval >= timedelta(minutes=1), "polling.interval: must be at least 1 minute"),
         (0 <= polling.max_redirects <= 20, "polling.max_redirects: must be between 0 and 20"),
         (0 < clustering.threshold < 1, "clustering.threshold: must be between 0 and 1"),
+        (
+            clustering.threshold <= clustering.merge_threshold <= 1,
+            "clustering.merge_threshold: must be between clustering.threshold and 1",
+        ),
+        (clustering.half_life > timedelta(0), "clustering.half_life: must be positive"),
         (clustering.window > timedelta(0), "clustering.window: must be positive"),
         (clustering.title_weight > 0, "clustering.title_weight: must be positive"),
         (clustering.summary_chars >= 0, "clustering.summary_chars: must be 0 or more"),

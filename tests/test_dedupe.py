@@ -1,0 +1,245 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aggregator.dedupe import IngestPlan, plan_ingest, shared_links
+from aggregator.models import Article
+from aggregator.normalize import content_hash
+
+NOW = datetime(2025, 6, 3, 12, 0, tzinfo=UTC)
+FEED = "https://news.example/rss"
+HOME = "https://news.example/"
+
+
+def article(
+    title: str,
+    *,
+    guid: str | None = None,
+    link: str | None = None,
+    summary: str = "",
+    feed: str = FEED,
+) -> Article:
+    return Article(
+        feed_url=feed,
+        guid=guid,
+        url=link,
+        canonical_url=link,
+        title=title,
+        summary=summary,
+        published=NOW,
+        first_seen=NOW,
+        content_hash=content_hash(title, summary),
+    )
+
+
+def plan(
+    articles: list[Article],
+    known_items: set[str] | None = None,
+    known_links: dict[str, int] | None = None,
+) -> IngestPlan:
+    return plan_ingest(articles, known_items=known_items or set(), known_links=known_links or {})
+
+
+def titles(articles: tuple[Article, ...]) -> list[str]:
+    return [a.title for a in articles]
+
+
+def test_everything_new_on_first_fetch() -> None:
+    batch = [
+        article("One", guid="g1", link="https://news.example/1"),
+        article("Two", guid="g2", link="https://news.example/2"),
+        article("Three", guid="g3", link="https://news.example/3"),
+    ]
+    result = plan(batch)
+    assert titles(result.new) == ["One", "Two", "Three"]
+    assert result.duplicates == ()
+    assert result.seen == 0
+
+
+def test_empty_fetch() -> None:
+    assert plan([]) == IngestPlan(new=(), duplicates=(), seen=0)
+
+
+def test_new_vs_seen_by_guid() -> None:
+    batch = [
+        article("Old", guid="g1", link="https://news.example/1"),
+        article("New", guid="g2", link="https://news.example/2"),
+    ]
+    result = plan(batch, known_items={"guid:g1"})
+    assert titles(result.new) == ["New"]
+    assert result.seen == 1
+
+
+def test_guid_wins_over_link() -> None:
+    """A known link under a new guid is a new item of this feed; a known guid under a new link is
+    not."""
+    batch = [
+        article("Edited link", guid="g1", link="https://news.example/moved"),
+        article("Reused link", guid="g9", link="https://news.example/1"),
+    ]
+    result = plan(batch, known_items={"guid:g1", "link:https://news.example/1"})
+    assert titles(result.new) == ["Reused link"]
+    assert result.seen == 1
+
+
+def test_no_guid_falls_back_to_link() -> None:
+    batch = [
+        article("Old", link="https://news.example/1"),
+        article("New", link="https://news.example/2"),
+    ]
+    result = plan(batch, known_items={"link:https://news.example/1"})
+    assert titles(result.new) == ["New"]
+    assert result.seen == 1
+
+
+def test_no_guid_edited_title_same_link_is_seen() -> None:
+    batch = [article("Old title, now edited", link="https://news.example/1")]
+    result = plan(batch, known_items={"link:https://news.example/1"})
+    assert result.new == ()
+    assert result.seen == 1
+
+
+def test_no_guid_no_link_falls_back_to_content_hash() -> None:
+    old = article("Market closes higher", summary="Stocks rose.")
+    new = article("Market closes lower", summary="Stocks fell.")
+    result = plan(
+        [old, new], known_items={f"hash:{content_hash('Market closes higher', 'Stocks rose.')}"}
+    )
+    assert titles(result.new) == ["Market closes lower"]
+    assert result.seen == 1
+
+
+def test_content_hash_match_ignores_case() -> None:
+    known = {f"hash:{content_hash('market closes higher', 'stocks rose.')}"}
+    result = plan([article("Market Closes Higher", summary="Stocks rose.")], known_items=known)
+    assert result.new == ()
+
+
+def test_duplicate_guid_inside_one_fetch_kept_once() -> None:
+    batch = [
+        article("First copy", guid="g1", link="https://news.example/1"),
+        article("Second copy", guid="g1", link="https://news.example/1"),
+        article("Third copy", guid="g1", link="https://news.example/1-updated"),
+    ]
+    result = plan(batch)
+    assert titles(result.new) == ["First copy"]
+    assert result.duplicates == ()
+
+
+def test_duplicate_hash_inside_one_fetch_kept_once() -> None:
+    batch = [article("Same words", summary="x"), article("SAME WORDS", summary="X")]
+    assert len(plan(batch).new) == 1
+
+
+def test_distinct_guids_and_links_are_all_new() -> None:
+    batch = [
+        article("Story", guid="g1", link="https://news.example/story"),
+        article("Other", guid="g2", link="https://news.example/other"),
+    ]
+    result = plan(batch)
+    assert len(result.new) == 2
+
+
+def test_same_canonical_url_stored_from_another_feed_is_a_duplicate() -> None:
+    batch = [
+        article("Ours", guid="g1", link="https://wire.example/story"),
+        article("Only ours", guid="g2", link="https://news.example/2"),
+    ]
+    result = plan(batch, known_links={"https://wire.example/story": 42})
+    assert titles(result.new) == ["Only ours"]
+    assert len(result.duplicates) == 1
+    copy, stored_id = result.duplicates[0]
+    assert copy.title == "Ours"
+    assert stored_id == 42
+    assert result.seen == 0
+
+
+def test_duplicate_already_recorded_for_this_feed_is_seen_not_duplicate_again() -> None:
+    batch = [article("Ours", guid="g1", link="https://wire.example/story")]
+    result = plan(batch, known_items={"guid:g1"}, known_links={"https://wire.example/story": 42})
+    assert result.duplicates == ()
+    assert result.new == ()
+    assert result.seen == 1
+
+
+def test_article_without_link_is_never_a_cross_feed_duplicate() -> None:
+    batch = [article("No link", guid="g1")]
+    result = plan(batch, known_links={"": 1})
+    assert titles(result.new) == ["No link"]
+
+
+def test_shared_link_on_every_item_is_not_an_identity() -> None:
+    """Feeds that point every item at their home page must not collapse into one item."""
+    batch = [
+        article("Monday notes", guid="g1", link=HOME),
+        article("Tuesday notes", guid="g2", link=HOME),
+        article("Wednesday notes", guid="g3", link=HOME),
+    ]
+    assert shared_links(batch) == {HOME}
+    result = plan(batch)
+    assert titles(result.new) == ["Monday notes", "Tuesday notes", "Wednesday notes"]
+    assert result.seen == 0
+
+
+def test_shared_link_is_not_a_cross_feed_duplicate_either() -> None:
+    batch = [
+        article("Monday notes", guid="g1", link=HOME),
+        article("Tuesday notes", guid="g2", link=HOME),
+    ]
+    result = plan(batch, known_links={HOME: 7})
+    assert result.duplicates == ()
+    assert len(result.new) == 2
+
+
+def test_shared_link_without_guids_falls_back_to_hash() -> None:
+    batch = [
+        article("Monday notes", link=HOME),
+        article("Tuesday notes", link=HOME),
+    ]
+    result = plan(batch)
+    assert titles(result.new) == ["Monday notes", "Tuesday notes"]
+    assert all(a.item_key.startswith("hash:") for a in result.new)
+    seen_again = plan(batch, known_items={a.item_key for a in result.new})
+    assert seen_again.new == ()
+    assert seen_again.seen == 2
+
+
+def test_shared_link_keeps_url_for_display() -> None:
+    batch = [article("A", guid="g1", link=HOME), article("B", guid="g2", link=HOME)]
+    result = plan(batch)
+    assert [a.url for a in result.new] == [HOME, HOME]
+
+
+def test_shared_links() -> None:
+    batch = [
+        article("A", guid="g1", link=HOME),
+        article("B", guid="g2", link=HOME),
+        article("C", guid="g3", link="https://news.example/c"),
+        article("C again", guid="g3", link="https://news.example/c"),
+        article("D", link="https://news.example/d"),
+    ]
+    assert shared_links(batch) == {HOME}
+    assert shared_links([]) == set()
+
+
+def test_second_fetch_of_same_items_is_all_seen() -> None:
+    batch = [
+        article("One", guid="g1", link="https://news.example/1"),
+        article("Two", link="https://news.example/2"),
+        article("Three", summary="no guid, no link"),
+    ]
+    first = plan(batch)
+    assert len(first.new) == 3
+    second = plan(batch, known_items={a.item_key for a in first.new})
+    assert second.new == ()
+    assert second.seen == 3
+
+
+def test_plan_does_not_change_its_inputs() -> None:
+    batch = [article("A", guid="g1", link=HOME), article("B", guid="g2", link=HOME)]
+    known_items: set[str] = set()
+    known_links = {"https://x.example/": 1}
+    plan_ingest(batch, known_items=known_items, known_links=known_links)
+    assert [a.canonical_url for a in batch] == [HOME, HOME]
+    assert known_items == set()
+    assert known_links == {"https://x.example/": 1}

@@ -1,0 +1,50 @@
+"""The README's commands stay true."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from cli import cli
+
+from .conftest import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+CI = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def test_the_two_commands_come_first_and_ci_runs_the_same_tests() -> None:
+    install_run, install_test = blocks("sh")[:2]
+    assert "pip install -e ." in install_run
+    assert "aggregator --config examples/offline.yaml run" in install_run
+    test_command = install_test.strip().split("&&")[-1].strip()
+    assert test_command == "python -m pytest"
+    ci_lines = [line.strip() for line in CI.splitlines() if not line.startswith("#")]
+    assert test_command in ci_lines
+    assert "pip install --quiet -e '.[test]'" in CI and "pip install -e '.[test]'" in install_test
+
+
+def test_every_command_in_the_table_exists() -> None:
+    table = README.split("## Commands", 1)[1].split("### JSON", 1)[0]
+    named = re.findall(r"^\| `([a-z]+(?: [a-z]+)?)", table, flags=re.M)
+    assert len(named) >= 10
+    for name in named:
+        group: click.Command = cli
+        for part in name.split():
+            assert isinstance(group, click.Group)
+            assert part in group.commands, f"README names `aggregator {name}`, the CLI has none"
+            group = group.commands[part]
+
+
+def test_the_config_reference_names_the_real_keys() -> None:
+    from dataclasses import fields
+
+    from aggregator.config import PollingConfig
+
+    for field in fields(PollingConfig):
+        assert f"`polling.{field.name}`" in README, field.name
