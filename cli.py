@@ -131,8 +131,12 @@ def cli(ctx: click.Context, config_path: Path | None, db: Path | None, verbose: 
     Example:
       aggregator --config examples/offline.yaml run
     """
-    level = logging.ERROR if quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    level = (
+        logging.ERROR if quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    )
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     ctx.obj = App(config_path, db, verbose, quiet)
 
 
@@ -182,6 +186,10 @@ def run(app: App, all_feeds: bool, fmt: str | None) -> None:
       0 * * * *  aggregator --quiet --config ~/.config/aggregator/config.yaml run
     """
     _poll(app, all_feeds)
+    if app.config.email is not None:
+        # Honest about it rather than silent: mail delivery (with an outbox, so nothing is
+        # sent twice or lost) is not built yet.
+        click.echo("warning: email delivery is not available yet; printing the digest", err=True)
     _digest(app, fmt=fmt, since=None, limit=None)
 
 
@@ -204,9 +212,7 @@ def stories(app: App, since: timedelta, limit: int, min_size: int, as_json: bool
     from aggregator.render import render_stories
 
     with app.store() as store:
-        found = store.stories(
-            since=_cutoff(_window(since)), min_size=min_size, limit=limit, now=_now()
-        )
+        found = store.stories(since=_cutoff(_window(since)), min_size=min_size, limit=limit)
     if as_json:
         _print_json([s.to_json() for s in found])
     else:
@@ -353,7 +359,8 @@ def feeds_add(app: App, url: str, title: str | None, tags: tuple[str, ...], no_c
     Example:
       aggregator feeds add https://example.org/rss.xml --tag world
     """
-    from aggregator.config import add_feed_to_file, resolve_feed_location
+    from aggregator.config import resolve_feed_location
+    from aggregator.feedlist import add_feed_to_file
     from aggregator.models import FeedConfig
 
     path = _config_file(app)
@@ -378,7 +385,7 @@ def feeds_remove(app: App, url: str) -> None:
     Example:
       aggregator feeds remove https://example.org/rss.xml
     """
-    from aggregator.config import remove_feed_from_file
+    from aggregator.feedlist import remove_feed_from_file
 
     path = _config_file(app)
     remove_feed_from_file(path, url)

@@ -7,7 +7,6 @@ Every unknown key is an error that names its path, and so is every bad value.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import difflib
 import os
@@ -61,7 +60,7 @@ class ClusteringConfig:
 
     threshold: float = 0.12  # recency-damped cosine similarity an article needs to join a story
     merge_threshold: float = 0.20  # what one article needs to each of two stories to merge them
-    half_life: timedelta = timedelta(hours=1)  # a quiet story's similarity halves this often
+    half_life: timedelta = timedelta(hours=2)  # a quiet story's similarity halves this often
     window: timedelta = timedelta(hours=36)  # a story takes new articles this long after its last
     title_weight: float = 2.0  # how much more a title term counts than a summary term
     summary_chars: int = 400  # how much of the summary takes part
@@ -209,9 +208,18 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any
         key = rest[len(section) + 1 :]
         current = raw.get(section)
         merged = dict(current) if isinstance(current, dict) else {}
-        merged[key] = yaml.safe_load(value) if value.strip() else value
+        merged[key] = _env_value(value)
         raw[section] = merged
     return raw
+
+
+def _env_value(value: str) -> Any:
+    """Numbers, booleans and lists as YAML would read them; anything else as plain text."""
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else value
+    except yaml.YAMLError:
+        return value
+    return value if isinstance(parsed, dict) else parsed
 
 
 def _build(raw: dict[str, Any], base_dir: Path, *, source: str) -> Config:
@@ -405,90 +413,3 @@ def _check_values(
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
-
-
-# --- editing the file (feeds add/remove) ---------------------------------------------------------
-
-
-def _round_trip() -> Any:
-    from ruamel.yaml import YAML  # keeps the user's comments and layout when we edit the file
-
-    yaml_rt = YAML()
-    yaml_rt.preserve_quotes = True
-    yaml_rt.indent(mapping=2, sequence=4, offset=2)
-    return yaml_rt
-
-
-def _read_for_edit(path: Path) -> Any:
-    if not path.exists():
-        return _round_trip().load("feeds: []\n")
-    try:
-        doc = _round_trip().load(path.read_text(encoding="utf-8"))
-    except Exception as e:  # ruamel raises many types; all mean the same to the user
-        raise ConfigError(f"{path}: cannot edit, not valid YAML: {e}") from e
-    if doc is None:
-        doc = _round_trip().load("feeds: []\n")
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
-    if doc.get("feeds") is None:
-        doc["feeds"] = []
-    if not isinstance(doc["feeds"], list):
-        raise ConfigError(f"{path}: feeds: expected a list")
-    return doc
-
-
-def _write_atomically(path: Path, doc: Any) -> None:
-    """Write to a temporary file beside the config, then rename: a crash leaves old or new."""
-    import io
-    import tempfile
-
-    buffer = io.StringIO()
-    _round_trip().dump(doc, buffer)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(buffer.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def add_feed_to_file(path: Path, feed: FeedConfig) -> None:
-    """Append a feed to the config file, keeping its comments. Error if already there."""
-    doc = _read_for_edit(path)
-    base = path.parent
-    for item in doc["feeds"]:
-        url = item if isinstance(item, str) else (item or {}).get("url")
-        if isinstance(url, str) and resolve_feed_location(url, base) == feed.url:
-            raise ConfigError(f"{feed.url} is already in {path}")
-    if feed.title or feed.tags:
-        entry: dict[str, Any] = {"url": feed.url}
-        if feed.title:
-            entry["title"] = feed.title
-        if feed.tags:
-            entry["tags"] = list(feed.tags)
-        doc["feeds"].append(entry)
-    else:
-        doc["feeds"].append(feed.url)
-    _write_atomically(path, doc)
-
-
-def remove_feed_from_file(path: Path, url: str) -> None:
-    """Remove a feed from the config file, keeping its comments. Error if not there."""
-    doc = _read_for_edit(path)
-    base = path.parent
-    wanted = resolve_feed_location(url, base)
-    for i, item in enumerate(doc["feeds"]):
-        item_url = item if isinstance(item, str) else (item or {}).get("url")
-        if isinstance(item_url, str) and resolve_feed_location(item_url, base) in (url, wanted):
-            del doc["feeds"][i]
-            _write_atomically(path, doc)
-            return
-    raise ConfigError(f"{url} is not in {path}")

@@ -325,7 +325,7 @@ def build_digest(
 ) -> Digest:
     now = now or datetime.now(UTC)
     start = now - since if since is not None else None
-    stories = store.stories(since=start, min_size=min_size, limit=limit, now=now)
+    stories = store.stories(since=start, min_size=min_size, limit=limit)
     return Digest(
         generated_at=now,
         since=start,

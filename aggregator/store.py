@@ -515,7 +515,6 @@ class Store:
         since: datetime | None,
         min_size: int,
         limit: int,
-        now: datetime,
         with_articles: bool = True,
     ) -> list[StoryView]:
         """Stories with an article first seen since ``since``, ranked (see README, Ranking)."""

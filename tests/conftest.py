@@ -69,7 +69,9 @@ class FeedServer:
             def do_GET(self) -> None:
                 with server._lock:
                     server.requests.append(
-                        Request(self.path, {k.lower(): v for k, v in self.headers.items()}, time.time())
+                        Request(
+                            self.path, {k.lower(): v for k, v in self.headers.items()}, time.time()
+                        )
                     )
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
@@ -111,7 +113,7 @@ class FeedServer:
             return
         if route.delay:
             time.sleep(route.delay)
-        if route.etag and h.headers.get("If-None-Match") == route.etag or (
+        if (route.etag and h.headers.get("If-None-Match") == route.etag) or (
             route.last_modified and h.headers.get("If-Modified-Since") == route.last_modified
         ):
             h.send_response(304)

@@ -59,7 +59,16 @@ def test_stories_json_contract(offline_db: Path, runner: CliRunner) -> None:
     stories = json.loads(offline(runner, offline_db, "stories", "--json").stdout)
     assert stories, "the offline example has multi-source stories"
     for story in stories:
-        assert {"id", "title", "size", "sources", "first_seen", "last_seen", "terms", "articles"} <= set(story)
+        assert {
+            "id",
+            "title",
+            "size",
+            "sources",
+            "first_seen",
+            "last_seen",
+            "terms",
+            "articles",
+        } <= set(story)
         assert story["size"] >= 2 and story["size"] == len(story["articles"])
         assert story["sources"] >= 2
         assert story["first_seen"].endswith("Z") and story["first_seen"] <= story["last_seen"]
@@ -95,7 +104,9 @@ def test_story_detail(offline_db: Path, runner: CliRunner) -> None:
 
 
 def test_missing_story_is_a_clear_error(offline_db: Path, runner: CliRunner) -> None:
-    result = runner.invoke(cli, ["--config", str(OFFLINE), "--db", str(offline_db), "story", "99999"])
+    result = runner.invoke(
+        cli, ["--config", str(OFFLINE), "--db", str(offline_db), "story", "99999"]
+    )
     assert result.exit_code == 1
     assert "no story with id 99999" in result.stderr
     assert "Traceback" not in result.output
@@ -117,9 +128,7 @@ def test_articles_json_lists_cross_feed_duplicates(offline_db: Path, runner: Cli
 
 def test_search(offline_db: Path, runner: CliRunner) -> None:
     found = json.loads(offline(runner, offline_db, "search", "ceasefire", "--json").stdout)
-    assert found and all(
-        "ceasefire" in (a["title"] + " ").lower() or a["story_id"] for a in found
-    )
+    assert found and all("ceasefire" in (a["title"] + " ").lower() or a["story_id"] for a in found)
     assert json.loads(offline(runner, offline_db, "search", "zzzyxq", "--json").stdout) == []
     # FTS5 syntax in user input is searched for, not parsed
     assert offline(runner, offline_db, "search", 'AND "(').exit_code == 0
@@ -138,7 +147,7 @@ def test_digest_formats(offline_db: Path, runner: CliRunner, fmt: str) -> None:
     out = offline(runner, offline_db, "digest", "--format", fmt).stdout
     assert "Velmora" in out
     if fmt == "html":
-        assert out.lstrip().startswith("<!DOCTYPE html>") and "<a href=\"https://" in out
+        assert out.lstrip().startswith("<!DOCTYPE html>") and '<a href="https://' in out
     if fmt == "markdown":
         assert out.startswith("# ") and "](<https://" in out
 
@@ -151,7 +160,9 @@ def test_database_opens_in_sqlite_utils(offline_db: Path) -> None:
     assert db.journal_mode == "wal"
     out = subprocess.run(
         [sys.executable, "-m", "sqlite_utils", "tables", str(offline_db), "--counts"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert '"table": "articles"' in out
 
@@ -162,7 +173,9 @@ def test_feeds_add_checks_and_remove(
     path = tmp_path / "config.yaml"
     path.write_text("# my precious comment\ndatabase: agg.db  # beside me\nfeeds: []\n")
     good = feed_server.add("/good.xml", body=rss("Good", [{"guid": "1", "title": "Hi"}]))
-    feed_server.add("/page", body=b"<html><body>hi</body></html>", headers={"Content-Type": "text/html"})
+    feed_server.add(
+        "/page", body=b"<html><body>hi</body></html>", headers={"Content-Type": "text/html"}
+    )
     args = ["--config", str(path)]
     result = runner.invoke(cli, [*args, "feeds", "add", feed_server.url("/page")])
     assert result.exit_code == 1 and "HTML page, not a feed" in result.stderr
@@ -199,7 +212,10 @@ def test_quiet_poll_prints_only_failures(
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [
-        ("polling:\n  concurency: 4\n", "polling.concurency: unknown key (did you mean 'concurrency'?)"),
+        (
+            "polling:\n  concurency: 4\n",
+            "polling.concurency: unknown key (did you mean 'concurrency'?)",
+        ),
         ("clustering:\n  threshold: 3\n", "clustering.threshold: must be between 0 and 1"),
         ("feeds: [1, 2\n", "not valid YAML"),
     ],
@@ -234,7 +250,9 @@ def test_env_and_flag_precedence_for_the_database(
     monkeypatch.setenv("AGGREGATOR_DATABASE", str(env_db))
     assert runner.invoke(cli, ["--config", str(OFFLINE), "poll"]).exit_code == 0
     assert env_db.exists()
-    assert runner.invoke(cli, ["--config", str(OFFLINE), "--db", str(flag_db), "poll"]).exit_code == 0
+    assert (
+        runner.invoke(cli, ["--config", str(OFFLINE), "--db", str(flag_db), "poll"]).exit_code == 0
+    )
     assert flag_db.exists()
 
 

@@ -14,7 +14,7 @@ from aggregator.errors import FetchError, GoneError, RetryLaterError
 from aggregator.fetch import FetchLimits, fetch, make_client, parse_retry_after
 from aggregator.models import FetchResult
 
-from .conftest import FeedServer, Route, rss
+from .conftest import FeedServer, rss
 
 
 def get(url: str, **kwargs: object) -> FetchResult:
@@ -29,7 +29,9 @@ BODY = rss("Outlet", [{"guid": "1", "title": "Hello", "link": "https://outlet.ex
 
 
 def test_fetches_body_and_validators_and_names_the_project(feed_server: FeedServer) -> None:
-    url = feed_server.add("/feed", body=BODY, etag='"v1"', last_modified="Mon, 23 Nov 2026 10:00:00 GMT")
+    url = feed_server.add(
+        "/feed", body=BODY, etag='"v1"', last_modified="Mon, 23 Nov 2026 10:00:00 GMT"
+    )
     result = get(url)
     assert result.status == 200
     assert result.body == BODY
@@ -40,7 +42,9 @@ def test_fetches_body_and_validators_and_names_the_project(feed_server: FeedServ
 
 
 def test_conditional_get_sends_validators_back_and_gets_304(feed_server: FeedServer) -> None:
-    url = feed_server.add("/feed", body=BODY, etag='"v1"', last_modified="Mon, 23 Nov 2026 10:00:00 GMT")
+    url = feed_server.add(
+        "/feed", body=BODY, etag='"v1"', last_modified="Mon, 23 Nov 2026 10:00:00 GMT"
+    )
     result = get(url, etag='"v1"', last_modified="Mon, 23 Nov 2026 10:00:00 GMT")
     assert result.not_modified and result.body is None
     sent = feed_server.hits("/feed")[0].headers
@@ -69,7 +73,7 @@ def test_size_cap_without_content_length(feed_server: FeedServer) -> None:
 
 def test_declared_size_over_the_cap_is_refused_before_reading(feed_server: FeedServer) -> None:
     url = feed_server.add("/declared", body=b"x" * 10, headers={"Content-Length": str(50 << 20)})
-    with pytest.raises(FetchError, match="50,000,000|52,428,800"):
+    with pytest.raises(FetchError, match=r"52,428,800 bytes is over the cap"):
         get(url, limits=FetchLimits(max_bytes=1024 * 1024))
 
 

@@ -95,13 +95,18 @@ def test_second_poll_is_conditional_and_adds_nothing(
     config = load_config(path, environ={})
     store = open_store(config.database)
     poll(config, store, now=NOW)
-    stories_before = {s.id: s.size for s in store.stories(since=None, min_size=1, limit=0, now=NOW)}
+    stories_before = {s.id: s.size for s in store.stories(since=None, min_size=1, limit=0)}
     report = poll(config, store, now=NOW + timedelta(hours=2), all_feeds=True)
     assert report.new_articles == 0
     assert report.count(FeedStatus.NOT_MODIFIED) == 2
-    assert feed_server.hits("/a.xml")[-1].headers["if-none-match"] == etag_of(rss("Outlet A", SUMMIT_A))
-    assert feed_server.hits("/b.xml")[-1].headers["if-modified-since"] == "Tue, 24 Nov 2026 10:10:00 GMT"
-    after = {s.id: s.size for s in store.stories(since=None, min_size=1, limit=0, now=NOW)}
+    assert feed_server.hits("/a.xml")[-1].headers["if-none-match"] == etag_of(
+        rss("Outlet A", SUMMIT_A)
+    )
+    assert (
+        feed_server.hits("/b.xml")[-1].headers["if-modified-since"]
+        == "Tue, 24 Nov 2026 10:10:00 GMT"
+    )
+    after = {s.id: s.size for s in store.stories(since=None, min_size=1, limit=0)}
     assert after == stories_before
 
 
@@ -125,16 +130,17 @@ def test_story_ids_are_stable_as_stories_grow(
     config = load_config(path, environ={})
     store = open_store(config.database)
     poll(config, store, now=NOW)
-    summit_id = next(a.story_id for a in store.articles(since=None, limit=0) if "Velmora" in a.title)
-    later = SUMMIT_A + [
-        {
-            "guid": "a-3",
-            "title": "Velmora ceasefire holds on first day after Lindqvar summit deal",
-            "link": "https://a.example/velmora-day-one",
-            "description": "The Velmora ceasefire agreed by Varnek and Deslin held overnight.",
-            "pubDate": "Tue, 24 Nov 2026 13:00:00 +0000",
-        }
-    ]
+    summit_id = next(
+        a.story_id for a in store.articles(since=None, limit=0) if "Velmora" in a.title
+    )
+    day_one = {
+        "guid": "a-3",
+        "title": "Velmora ceasefire holds on first day after Lindqvar summit deal",
+        "link": "https://a.example/velmora-day-one",
+        "description": "The Velmora ceasefire agreed by Varnek and Deslin held overnight.",
+        "pubDate": "Tue, 24 Nov 2026 13:00:00 +0000",
+    }
+    later = [*SUMMIT_A, day_one]
     body = rss("Outlet A", later)
     feed_server.add("/a.xml", body=body, etag=etag_of(body))
     store.close()
@@ -150,11 +156,17 @@ def test_story_ids_are_stable_as_stories_grow(
 def test_one_broken_feed_never_stops_a_poll(
     feed_server: FeedServer, write_config: Callable[..., Path]
 ) -> None:
-    feed_server.add("/html", body=b"<!doctype html><html><body>Login</body></html>",
-                    headers={"Content-Type": "text/html"})
+    feed_server.add(
+        "/html",
+        body=b"<!doctype html><html><body>Login</body></html>",
+        headers={"Content-Type": "text/html"},
+    )
     feed_server.add("/err", status=500)
     path, _ = setup(
-        feed_server, write_config, feed_server.url("/html"), feed_server.url("/err"),
+        feed_server,
+        write_config,
+        feed_server.url("/html"),
+        feed_server.url("/err"),
         feed_server.url("/missing"),
     )
     config = load_config(path, environ={})

@@ -70,7 +70,9 @@ def test_full_text_search_follows_inserts(tmp_path: Path) -> None:
     )
     update = FeedUpdate(status=FeedStatus.OK, fetched_at=NOW, next_due=NOW)
     assert len(store.save_poll(feed.id, plan, update)) == 2
-    assert [a.title for a in store.search("aero phone", limit=10)] == ["Quillon launches the Aero phone"]
+    assert [a.title for a in store.search("aero phone", limit=10)] == [
+        "Quillon launches the Aero phone"
+    ]
     assert store.search("norvania", limit=10)[0].title == "Rates rise in Norvania"
     assert store.search("missing", limit=10) == []
 
@@ -81,7 +83,9 @@ def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
     feed = store.feeds()[0]
     plan = plan_ingest([article(1, "One")], known_items=set(), known_links={})
     bad = FeedUpdate(status=FeedStatus.OK, fetched_at=NOW, next_due=NOW, etag="x")
-    store.db.execute("CREATE TRIGGER boom BEFORE UPDATE ON feeds BEGIN SELECT RAISE(ABORT, 'boom'); END")
+    store.db.execute(
+        "CREATE TRIGGER boom BEFORE UPDATE ON feeds BEGIN SELECT RAISE(ABORT, 'boom'); END"
+    )
     with pytest.raises(StorageError, match="boom"):
         store.save_poll(feed.id, plan, bad)
     assert store.counts()["articles"] == 0  # the articles rolled back with the validators
@@ -90,7 +94,9 @@ def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
 
 def test_removed_feeds_are_disabled_not_deleted(tmp_path: Path) -> None:
     store = open_store(tmp_path / "a.db")
-    store.sync_feeds([FeedConfig("https://a.example/feed"), FeedConfig("https://b.example/feed")], NOW)
+    store.sync_feeds(
+        [FeedConfig("https://a.example/feed"), FeedConfig("https://b.example/feed")], NOW
+    )
     store.sync_feeds([FeedConfig("https://b.example/feed")], NOW)
     assert [f.url for f in store.feeds()] == ["https://b.example/feed"]
     assert len(store.feeds(enabled_only=False)) == 2
@@ -106,5 +112,5 @@ def test_read_only_database_is_a_clear_error(tmp_path: Path) -> None:
     from aggregator.store import Store
 
     ro = Store(sqlite_utils.Database(uri), path)
-    with pytest.raises(StorageError, match="read-only|readonly"):
+    with pytest.raises(StorageError, match=r"read-only|readonly"):
         ro.sync_feeds([FeedConfig("https://a.example/feed")], NOW)
