@@ -36,6 +36,11 @@ TRACKING_PARAMS: frozenset[str] = frozenset(
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # How far ahead of our clock a feed's date may be before we call it wrong.
 FUTURE_TOLERANCE = timedelta(minutes=10)
+_BLOCK_TAG = re.compile(
+    r"<(?=/?(?:p|br|div|li|ul|ol|h[1-6]|tr|td|th|blockquote|section|article|header|footer|"
+    r"table|dd|dt|pre|hr|figure|figcaption)\b)",
+    re.IGNORECASE,
+)
 MAX_TITLE = 500
 MAX_SUMMARY = 4000
 
@@ -58,6 +63,8 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     host = parts.hostname.lower().rstrip(".")
     if host.startswith("amp."):
         host = host[4:]
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     path = parts.path or "/"
     path = re.sub(r"/amp/?$", "/", path)
@@ -79,6 +86,8 @@ def html_to_text(value: str | None) -> str:
     if not value:
         return ""
     if "<" in value or "&" in value:
+        # A space where a block ends, so "<p>One.</p><p>Two.</p>" does not read "One.Two."
+        value = _BLOCK_TAG.sub(" <", value)
         value = nh3.clean(value, tags=set(), clean_content_tags={"script", "style"})
         value = html.unescape(value)
     return " ".join(value.split())

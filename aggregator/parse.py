@@ -17,9 +17,8 @@ from .models import ParsedEntry, ParsedFeed
 
 __all__ = ["parse_feed"]
 
-_HTML_START = re.compile(
-    rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
-)
+# Where no feed was found, an <html> or HTML doctype near the start means a web page.
+_HTML_PAGE = re.compile(rb"<(?:!doctype\s+html|html)[\s>]", re.IGNORECASE)
 _JSON_TYPES = ("application/feed+json", "application/json", "text/json")
 
 
@@ -29,7 +28,7 @@ def parse_feed(url: str, body: bytes, headers: dict[str, str] | None = None) -> 
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if not body.strip():
         raise NotAFeedError(url, "the response was empty")
-    if content_type in _JSON_TYPES or body.lstrip()[:1] == b"{":
+    if content_type in _JSON_TYPES or body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
         return _parse_json_feed(url, body)
     return _parse_xml_feed(url, body, headers, content_type)
 
@@ -42,7 +41,7 @@ def _parse_xml_feed(
     version = parsed.get("version") or ""
     entries = parsed.get("entries") or []
     if not version and not entries:
-        if content_type in ("text/html", "application/xhtml+xml") or _HTML_START.match(body[:4096]):
+        if content_type in ("text/html", "application/xhtml+xml") or _HTML_PAGE.search(body[:4096]):
             raise NotAFeedError(url, "the server sent an HTML page, not a feed")
         problem = parsed.get("bozo_exception")
         if problem is not None:
@@ -64,7 +63,8 @@ def _xml_entry(entry: Any) -> ParsedEntry:
     contents = entry.get("content") or []
     if not summary and contents:
         summary = _text(contents[0].get("value"))
-    stamp = entry.get("published_parsed") or entry.get("updated_parsed")
+    # dict.get: FeedParserDict's own lookup warns when it falls back from one key to the other.
+    stamp = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
     return ParsedEntry(
         guid=_text(entry.get("id")),
         link=_text(entry.get("link")),
@@ -89,8 +89,7 @@ def _parse_json_feed(url: str, body: bytes) -> ParsedFeed:
     for item in items:
         if not isinstance(item, dict):
             continue
-        authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
-        author = authors[0].get("name") if authors and isinstance(authors[0], dict) else None
+        author = _json_author(item)
         entries.append(
             ParsedEntry(
                 guid=_text(item.get("id")),
@@ -108,6 +107,15 @@ def _parse_json_feed(url: str, body: bytes) -> ParsedFeed:
         link=_text(doc.get("home_page_url")),
         entries=tuple(entries),
     )
+
+
+def _json_author(item: dict[str, Any]) -> str | None:
+    """JSON Feed 1.1 ``authors`` (a list), or 1.0 ``author`` (an object); anything else: none."""
+    authors = item.get("authors")
+    if not isinstance(authors, list):
+        authors = [item.get("author")]
+    first = authors[0] if authors else None
+    return _text(first.get("name")) if isinstance(first, dict) else None
 
 
 def _text(value: Any) -> str | None:
@@ -142,11 +150,11 @@ def _from_iso(value: Any) -> datetime | None:
         return None
     try:
         when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return when.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
 
 
 def _one_line(error: object) -> str:

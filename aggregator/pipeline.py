@@ -139,37 +139,21 @@ def _ingest_one(
     if isinstance(result, FeedError):
         return _record_failure(store, config, feed, result, now, rng, network_down=network_down)
     effective = result.permanent_redirect
-    if result.not_modified:
-        store.save_poll(
-            feed.id,
-            None,
-            FeedUpdate(
-                status=FeedStatus.NOT_MODIFIED,
-                fetched_at=now,
-                next_due=next_after_success(now, interval, rng=rng),
-                etag=result.etag,
-                last_modified=result.last_modified,
-                effective_url=effective,
-            ),
-        )
-        return FeedOutcome(feed.url, FeedStatus.NOT_MODIFIED)
     body = result.body or b""
     body_hash = hashlib.sha256(body).hexdigest()
-    if body_hash == feed.body_hash:
-        # Byte for byte what we parsed last time: nothing can be new.
-        store.save_poll(
-            feed.id,
-            None,
-            FeedUpdate(
-                status=FeedStatus.OK,
-                fetched_at=now,
-                next_due=next_after_success(now, interval, rng=rng),
-                etag=result.etag,
-                last_modified=result.last_modified,
-                effective_url=effective,
-            ),
+    # A 304, or a body byte for byte what we parsed last time: nothing can be new.
+    if result.not_modified or body_hash == feed.body_hash:
+        status = FeedStatus.NOT_MODIFIED if result.not_modified else FeedStatus.OK
+        update = FeedUpdate(
+            status=status,
+            fetched_at=now,
+            next_due=next_after_success(now, interval, rng=rng),
+            etag=result.etag,
+            last_modified=result.last_modified,
+            effective_url=effective,
         )
-        return FeedOutcome(feed.url, FeedStatus.OK, message="unchanged")
+        store.save_poll(feed.id, None, update)
+        return FeedOutcome(feed.url, status, message=None if result.not_modified else "unchanged")
     try:
         parsed = parse_feed(feed.url, body, result.headers)
     except FeedError as e:

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aggregator.config import load_config
+from aggregator.config import Config, load_config
 from aggregator.models import FeedStatus
 from aggregator.pipeline import build_digest, cluster_pending, poll
-from aggregator.store import open_store
+from aggregator.store import Store, open_store
 
 from .conftest import FeedServer, etag_of, rss
 
@@ -51,6 +51,11 @@ SUMMIT_B = [
 ]
 
 
+def opened(path: Path) -> tuple[Config, Store]:
+    config = load_config(path, environ={})
+    return config, open_store(config.database)
+
+
 def setup(
     feed_server: FeedServer, write_config: Callable[..., Path], *extra: str
 ) -> tuple[Path, list[str]]:
@@ -67,8 +72,7 @@ def test_poll_stores_dedupes_and_clusters(
     feed_server: FeedServer, write_config: Callable[..., Path]
 ) -> None:
     path, _ = setup(feed_server, write_config)
-    config = load_config(path, environ={})
-    store = open_store(config.database)
+    config, store = opened(path)
     report = poll(config, store, now=NOW, rng=random.Random(1))
     assert report.count(FeedStatus.OK) == 2
     assert report.new_articles == 3  # b-2 is a-2 under another URL
@@ -92,8 +96,7 @@ def test_second_poll_is_conditional_and_adds_nothing(
     feed_server: FeedServer, write_config: Callable[..., Path]
 ) -> None:
     path, _ = setup(feed_server, write_config)
-    config = load_config(path, environ={})
-    store = open_store(config.database)
+    config, store = opened(path)
     poll(config, store, now=NOW)
     stories_before = {s.id: s.size for s in store.stories(since=None, min_size=1, limit=0)}
     report = poll(config, store, now=NOW + timedelta(hours=2), all_feeds=True)
@@ -114,8 +117,7 @@ def test_schedule_skips_feeds_not_yet_due(
     feed_server: FeedServer, write_config: Callable[..., Path]
 ) -> None:
     path, _ = setup(feed_server, write_config)
-    config = load_config(path, environ={})
-    store = open_store(config.database)
+    config, store = opened(path)
     poll(config, store, now=NOW)
     report = poll(config, store, now=NOW + timedelta(minutes=5))
     assert report.outcomes == ()
@@ -127,8 +129,7 @@ def test_story_ids_are_stable_as_stories_grow(
     feed_server: FeedServer, write_config: Callable[..., Path]
 ) -> None:
     path, _ = setup(feed_server, write_config)
-    config = load_config(path, environ={})
-    store = open_store(config.database)
+    config, store = opened(path)
     poll(config, store, now=NOW)
     summit_id = next(
         a.story_id for a in store.articles(since=None, limit=0) if "Velmora" in a.title
@@ -169,8 +170,7 @@ def test_one_broken_feed_never_stops_a_poll(
         feed_server.url("/err"),
         feed_server.url("/missing"),
     )
-    config = load_config(path, environ={})
-    store = open_store(config.database)
+    config, store = opened(path)
     report = poll(config, store, now=NOW)
     statuses = {o.url.rsplit("/", 1)[1]: o.status for o in report.outcomes}
     assert statuses == {
@@ -191,8 +191,7 @@ def test_failing_feed_backs_off_then_recovers(
 ) -> None:
     feed_server.add("/flaky", status=500)
     path = write_config([feed_server.url("/flaky")])
-    config = load_config(path, environ={})
-    store = open_store(config.database)
+    config, store = opened(path)
     poll(config, store, now=NOW, rng=random.Random(0))
     first_due = store.feeds()[0].next_due
     poll(config, store, now=NOW + timedelta(hours=3), all_feeds=True, rng=random.Random(0))
@@ -211,8 +210,7 @@ def test_gone_feed_is_disabled_even_for_all(
 ) -> None:
     feed_server.add("/gone", status=410)
     path = write_config([feed_server.url("/gone")])
-    config = load_config(path, environ={})
-    store = open_store(config.database)
+    config, store = opened(path)
     assert poll(config, store, now=NOW).outcomes[0].status == FeedStatus.GONE
     assert poll(config, store, now=NOW + timedelta(days=2), all_feeds=True).outcomes == ()
     assert len(feed_server.hits("/gone")) == 1
@@ -223,8 +221,7 @@ def test_retry_after_holds_even_for_all(
 ) -> None:
     feed_server.add("/busy", status=429, headers={"Retry-After": "7200"})
     path = write_config([feed_server.url("/busy")])
-    config = load_config(path, environ={})
-    store = open_store(config.database)
+    config, store = opened(path)
     poll(config, store, now=NOW)
     assert poll(config, store, now=NOW + timedelta(hours=1), all_feeds=True).outcomes == ()
     assert len(poll(config, store, now=NOW + timedelta(hours=3), all_feeds=True).outcomes) == 1
@@ -237,8 +234,7 @@ def test_permanent_redirect_is_persisted(
     new = feed_server.add("/new.xml", body=body)
     feed_server.add("/old.xml", status=301, headers={"Location": "/new.xml"})
     path = write_config([feed_server.url("/old.xml")])
-    config = load_config(path, environ={})
-    store = open_store(config.database)
+    config, store = opened(path)
     poll(config, store, now=NOW)
     assert store.feeds()[0].effective_url == new
     poll(config, store, now=NOW + timedelta(hours=2), all_feeds=True)
@@ -248,8 +244,7 @@ def test_permanent_redirect_is_persisted(
 
 def test_network_down_does_not_count_against_feeds(write_config: Callable[..., Path]) -> None:
     path = write_config(["http://127.0.0.1:9/a.xml", "http://127.0.0.1:9/b.xml"])
-    config = load_config(path, environ={})
-    store = open_store(config.database)
+    config, store = opened(path)
     report = poll(config, store, now=NOW)
     assert len(report.failed) == 2
     assert all(f.error_count == 0 and f.last_error for f in store.feeds())
@@ -262,8 +257,7 @@ def test_articles_stored_but_not_clustered_are_clustered_later(
     import aggregator.pipeline as pipeline
 
     path, _ = setup(feed_server, write_config)
-    config = load_config(path, environ={})
-    store = open_store(config.database)
+    config, store = opened(path)
     monkeypatch.setattr(pipeline, "cluster_pending", lambda *a, **k: 0)
     poll(config, store, now=NOW)
     assert all(a.story_id is None for a in store.articles(since=None, limit=0))
@@ -277,9 +271,27 @@ def test_digest_lists_multi_source_stories_and_failing_feeds(
 ) -> None:
     feed_server.add("/err", status=500)
     path, _ = setup(feed_server, write_config, feed_server.url("/err"))
-    config = load_config(path, environ={})
-    store = open_store(config.database)
+    config, store = opened(path)
     poll(config, store, now=NOW - timedelta(days=2))
     digest = build_digest(store, since=None, limit=10, min_size=2, now=NOW)
     assert [s.size for s in digest.stories] == [2]
     assert digest.failing_feeds and "HTTP 500" in digest.failing_feeds[0][1]
+
+
+def test_identical_body_without_validators_is_not_parsed_again(
+    feed_server: FeedServer, write_config: Callable[..., Path], monkeypatch
+) -> None:
+    import aggregator.pipeline as pipeline
+
+    url = feed_server.add("/plain.xml", body=rss("Plain", SUMMIT_A))
+    config, store = opened(write_config([url]))
+    assert poll(config, store, now=NOW).new_articles == 2
+    parsed: list[str] = []
+    real_parse = pipeline.parse_feed
+    monkeypatch.setattr(pipeline, "parse_feed", lambda *a: parsed.append(a[0]) or real_parse(*a))
+    again = poll(config, store, now=NOW + timedelta(hours=2), all_feeds=True)
+    assert again.outcomes[0].status == FeedStatus.OK and again.outcomes[0].message == "unchanged"
+    assert parsed == []
+    feed_server.add("/plain.xml", body=rss("Plain", SUMMIT_B))
+    changed = poll(config, store, now=NOW + timedelta(hours=4), all_feeds=True)
+    assert parsed == [url] and changed.new_articles == 1
