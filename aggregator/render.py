@@ -64,6 +64,10 @@ def _when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _stamp(stored: str) -> str:
+    return _when(datetime.fromisoformat(stored))
+
+
 def _sources(story: StoryView, most: int = 6) -> str:
     names = list(story.sources)
     shown = ", ".join(names[:most]) + (
@@ -239,8 +243,10 @@ def render_feeds(rows: Sequence[dict[str, Any]]) -> str:
             lines.append(f"    moved to {row['effective_url']}")
         if row.get("error_count"):
             lines.append(f"    {row['error_count']} error(s) in a row; last: {row['last_error']}")
+        success = row.get("last_success_at")
+        due = row.get("next_due_at")
         lines.append(
-            f"    last success {row.get('last_success_at') or 'never'}, "
-            f"next due {row.get('next_due_at') or 'now'}, {row['item_count']} items"
+            f"    last success {_stamp(success) if success else 'never'}, "
+            f"next due {_stamp(due) if due else 'now'}, {row['item_count']} items"
         )
     return "\n".join(lines) + "\n"

@@ -167,6 +167,34 @@ def test_database_opens_in_sqlite_utils(offline_db: Path) -> None:
     assert '"table": "articles"' in out
 
 
+DATASETTE_CHECK = """
+import asyncio, json, sys
+from datasette.app import Datasette
+
+async def main():
+    ds = Datasette([sys.argv[1]])
+    name = next(iter(ds.databases.keys() - {"_internal", "_memory"}))
+    stories = await ds.client.get(f"/{name}/stories.json?_shape=array&_size=max")
+    found = await ds.client.get(f"/{name}/articles.json?_search=ceasefire&_shape=array")
+    print(json.dumps([stories.status_code, len(stories.json()), found.status_code, len(found.json())]))
+
+asyncio.run(main())
+"""
+
+
+def test_database_opens_in_datasette(offline_db: Path) -> None:
+    pytest.importorskip("datasette", reason="datasette is in the test extra")
+    out = subprocess.run(
+        [sys.executable, "-c", DATASETTE_CHECK, str(offline_db)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    stories_status, stories, search_status, hits = json.loads(out)
+    assert (stories_status, search_status) == (200, 200)
+    assert stories > 0 and hits > 0  # Datasette finds the FTS5 table by itself
+
+
 def test_feeds_add_checks_and_remove(
     tmp_path: Path, runner: CliRunner, feed_server: FeedServer
 ) -> None:
