@@ -18,6 +18,10 @@ Method, and why:
   quiet hours ago is not part of it, while a story that keeps receiving articles stays fully
   reachable for as long as it lasts. ``window`` remains the hard limit after which a story takes
   nothing more and can be expired.
+- Cosine alone lets one shared word carry a short headline into a story ("Monday", "review",
+  "Bell"). So a story is a candidate only when the words it shares with the article are
+  evidence: two or more (numbers do not count), or a single word that is what the story is
+  about (the story has a few articles and that word weighs at least half its heaviest term).
 - Single-pass clustering splits a story when its first headlines have little in common: two
   fragments grow side by side. When one article is close to several active stories, at least
   ``merge_threshold`` (stricter than ``threshold``) to each, those stories have converged and
@@ -27,7 +31,7 @@ Method, and why:
 - Cost per article is bounded by the active stories that share its terms: candidates come from
   an inverted index over active stories only, the centroid norm is updated incrementally (so a
   large story costs no more than a small one), and ``expire`` pops stories off a heap instead of
-  scanning them all.
+  scanning them all. A merge costs the absorbed story's size, but each one retires a story.
 """
 
 from __future__ import annotations
@@ -45,7 +49,11 @@ from .config import ClusteringConfig
 __all__ = ["ClusterDoc", "Placement", "StoryClusterer", "StorySummary"]
 
 Vector = dict[str, float]
-COH = {"min_shared": 2, "min_members": 3, "central": 0.5}
+
+# One shared word links two headlines only when it is what the story is about: at least this
+# many articles, and the word's weight at least this share of the story's heaviest term.
+_SIGNATURE_MEMBERS = 3
+_SIGNATURE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,7 @@ class _Story:
     last: datetime
     centroid: Vector = field(default_factory=dict)
     norm: float = 0.0
-    top: float = 0.0
+    top: float = 0.0  # the heaviest centroid weight
     members: list[tuple[ClusterDoc, Vector]] = field(default_factory=list)
 
     def add(self, doc: ClusterDoc, vector: Vector) -> None:
@@ -195,9 +203,9 @@ class StoryClusterer:
         counts = self.terms(doc)
         self._count(counts)
         vector = self._vector(counts)
-        scores = {k: s for k, s in self._scores(doc, vector).items() if self._coherent(k, vector)}
+        scores = self._scores(doc, vector)
         best = max(scores, key=lambda key: (scores[key], -key), default=None)
-        if best is None or scores[best] < self.config.threshold:
+        if best is None:
             story = self._begin(self._new_key(doc), doc)
             placement = Placement(doc.key, story.key, None, new_story=True)
         else:
@@ -235,7 +243,7 @@ class StoryClusterer:
                     del self._index[term]
 
     def _scores(self, doc: ClusterDoc, vector: Vector) -> dict[int, float]:
-        """Recency-damped centroid cosine for every active story that shares a term."""
+        """Recency-damped centroid cosines that reach the threshold, from coherent stories."""
         dots: dict[int, float] = defaultdict(float)
         for term, weight in vector.items():
             for key in self._index.get(term, ()):
@@ -248,17 +256,23 @@ class StoryClusterer:
             gap = max(doc.published - story.last, story.first - doc.published, timedelta(0))
             if gap > window or not story.norm:
                 continue
-            scores[key] = dot / story.norm * 0.5 ** (gap.total_seconds() / half_life)
+            score = dot / story.norm * 0.5 ** (gap.total_seconds() / half_life)
+            if score >= self.config.threshold and self._coherent(key, vector):
+                scores[key] = score
         return scores
 
     def _coherent(self, key: int, vector: Vector) -> bool:
+        """Whether the words shared with the story are evidence, not coincidence."""
         story = self.stories[key]
+        # Numbers (dates, counts, episode numbers) coincide across unrelated headlines.
         shared = [t for t in vector if t in story.centroid and not t.isdigit()]
-        if len(shared) >= COH["min_shared"]:
+        if len(shared) >= 2:
             return True
-        if not shared:
-            return False
-        return len(story.members) >= COH["min_members"] and story.centroid[shared[0]] >= COH["central"] * story.top
+        return (
+            len(shared) == 1
+            and len(story.members) >= _SIGNATURE_MEMBERS
+            and story.centroid[shared[0]] >= _SIGNATURE_SHARE * story.top
+        )
 
     def _merge(self, keys: list[int]) -> _Story:
         """Fold converged stories into the oldest of them, which keeps its key."""

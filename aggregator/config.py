@@ -166,7 +166,7 @@ def load_config(
         raise ConfigError(f"{path}: no such config file")
     base_dir = path.resolve().parent if path.is_file() else Path(click.get_app_dir("aggregator"))
     raw = _apply_env(dict(raw), environ)
-    config = _build(raw, base_dir, source=str(path) if path.is_file() else "defaults")
+    config = _build(raw, base_dir)
     config = dataclasses.replace(config, path=path if path.is_file() else None)
     if database is not None:
         config = dataclasses.replace(config, database=database)
@@ -222,7 +222,7 @@ def _env_value(value: str) -> Any:
     return value if isinstance(parsed, dict) else parsed
 
 
-def _build(raw: dict[str, Any], base_dir: Path, *, source: str) -> Config:
+def _build(raw: dict[str, Any], base_dir: Path) -> Config:
     for key in raw:
         if key not in _TOP_KEYS:
             raise _unknown(str(key), str(key), _TOP_KEYS)
@@ -237,6 +237,8 @@ def _build(raw: dict[str, Any], base_dir: Path, *, source: str) -> Config:
     clustering = _section("clustering", raw.get("clustering"))
     digest = _section("digest", raw.get("digest"))
     email = _section("email", raw.get("email")) if raw.get("email") is not None else None
+    if email is not None and email.password_file and not email.password_file.is_absolute():
+        email = dataclasses.replace(email, password_file=base_dir / email.password_file)
     _check_values(polling, clustering, digest, email)
     return Config(
         database=db_path,

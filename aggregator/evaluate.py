@@ -158,7 +158,8 @@ def evaluate(items: Sequence[LabelledItem], config: ClusteringConfig) -> EvalRep
         clusterer.expire(item.published - config.window)
     seconds = time.perf_counter() - started
     truth = [item.story for item in items]
-    labels = [predicted[i] for i in range(len(items))]
+    # Stories that converged were merged: each item belongs to the story its own merged into.
+    labels = [clusterer.resolve(predicted[i]) for i in range(len(items))]
     # Stories are numbered 1.. in order of first appearance, for a readable assignments file.
     numbering: dict[int, int] = {}
     for label in labels:

@@ -49,11 +49,8 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     """The form of a link that identifies its page: see README, "Canonical URLs"."""
     if not url:
         return None
-    url = url.strip()
-    if base:
-        url = urljoin(base, url)
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(_absolute(url.strip(), base))
         port = parts.port
     except ValueError:
         return None
@@ -118,7 +115,7 @@ def normalize_entry(
     return Article(
         feed_url=feed_url,
         guid=guid or None,
-        url=urljoin(feed_link, link) if (link and feed_link) else link,
+        url=_absolute(link, feed_link) if link else None,
         canonical_url=canonical,
         title=title,
         summary=summary,
@@ -126,6 +123,16 @@ def normalize_entry(
         first_seen=now,
         content_hash=content_hash(title, summary),
     )
+
+
+def _absolute(link: str, base: str | None) -> str:
+    """``link`` resolved against ``base``; as it is when either cannot be parsed."""
+    if not base:
+        return link
+    try:
+        return urljoin(base, link)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return link
 
 
 def _clip(text: str, limit: int) -> str:

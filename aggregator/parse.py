@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import io
 import json
+import logging
 import re
 import time
 from datetime import UTC, datetime
@@ -16,6 +17,8 @@ from .errors import NotAFeedError, ParseError
 from .models import ParsedEntry, ParsedFeed
 
 __all__ = ["parse_feed"]
+
+log = logging.getLogger(__name__)
 
 # Where no feed was found, an <html> or HTML doctype near the start means a web page.
 _HTML_PAGE = re.compile(rb"<(?:!doctype\s+html|html)[\s>]", re.IGNORECASE)
@@ -36,8 +39,12 @@ def parse_feed(url: str, body: bytes, headers: dict[str, str] | None = None) -> 
 def _parse_xml_feed(
     url: str, body: bytes, headers: dict[str, str], content_type: str
 ) -> ParsedFeed:
-    # A stream, so feedparser never mistakes the bytes for a URL or file name to open.
-    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers or None)
+    try:
+        # A stream, so feedparser never mistakes the bytes for a URL or file name to open.
+        parsed = feedparser.parse(io.BytesIO(body), response_headers=headers or None)
+    except Exception as e:  # feedparser's own failures on hostile bytes (TypeError, ValueError...)
+        log.debug("feedparser failed on %s", url, exc_info=True)
+        raise ParseError(url, f"the feed could not be parsed: {_one_line(e)}") from e
     version = parsed.get("version") or ""
     entries = parsed.get("entries") or []
     if not version and not entries:

@@ -277,17 +277,19 @@ def cluster_pending(store: Store, config: Config, *, now: datetime) -> int:
         documents=store.document_count(),
     )
     clusterer.load(active)
-    placements = []
-    new_stories: dict[int, int] = {}
-    for doc in pending:
-        placement = clusterer.add(doc)
-        placements.append((placement.article, placement.story, placement.similarity))
-        if placement.new_story:
-            new_stories[placement.story] = placement.article
+    placed = [clusterer.add(doc) for doc in pending]
+    # Stories merged later in the run take along the articles placed in them earlier.
+    resolve = clusterer.resolve
+    placements = [(p.article, resolve(p.story), p.similarity) for p in placed]
+    new_stories = {
+        p.story: p.article for p in placed if p.new_story and resolve(p.story) == p.story
+    }
+    merged = [(resolve(s), absorbed) for s, absorbed in clusterer.merges if absorbed > 0]
     summaries = [clusterer.summary(key) for key in sorted(clusterer.touched)]
     store.save_clustering(
         placements=placements,
         new_story_keys=new_stories,
+        merged=merged,
         stories=[StoredStory(s.story, s.title, s.terms) for s in summaries],
         df_increments=dict(clusterer.df_increments),
         documents=clusterer.documents,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import jinja2
 
@@ -137,6 +137,11 @@ def _md(text: str) -> str:
     return text
 
 
+def _md_url(url: str) -> str:
+    """Percent-encode what could end a link target or start markup (<, >, spaces, quotes)."""
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~-._")
+
+
 def _digest_markdown(digest: Digest, links: int) -> str:
     title, subtitle = _heading(digest)
     lines = [f"# {_md(title)}", "", f"_{_md(subtitle)}_", ""]
@@ -148,7 +153,7 @@ def _digest_markdown(digest: Digest, links: int) -> str:
             lines.append("Terms: " + ", ".join(f"`{t}`" for t in story.terms))
         lines.append("")
         for link in story_links(story, links):
-            lines.append(f"- [{_md(link.title)}](<{link.url}>) ({_md(link.feed)})")
+            lines.append(f"- [{_md(link.title)}](<{_md_url(link.url)}>) ({_md(link.feed)})")
         lines.append("")
     if digest.failing_feeds:
         lines += ["---", "", "Feeds failing for more than a day:", ""]

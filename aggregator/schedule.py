@@ -29,8 +29,7 @@ def next_after_success(
     base = interval
     if ttl_minutes:
         base = max(base, timedelta(minutes=ttl_minutes))
-    base = _clamp(base)
-    return now + base * (1 + rng.uniform(-JITTER, JITTER))
+    return now + _clamp(base * (1 + rng.uniform(-JITTER, JITTER)))
 
 
 def next_after_error(
@@ -47,8 +46,8 @@ def next_after_error(
     """
     rng = rng or random.Random()
     exponent = min(max(error_count - 1, 0), 10)
-    backoff = _clamp(min(interval * (2**exponent), MAX_INTERVAL))
-    due = now + backoff * (1 + rng.uniform(0, JITTER))
+    backoff = interval * (2**exponent) * (1 + rng.uniform(0, JITTER))
+    due = now + _clamp(backoff)
     if retry_after is not None:
         due = max(due, min(retry_after, now + MAX_RETRY_AFTER))
     return due

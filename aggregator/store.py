@@ -129,6 +129,11 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
             added_at TEXT NOT NULL
         );
         CREATE INDEX story_articles_story ON story_articles(story_id);
+        -- Ids of stories merged into another: the id keeps working, and leads to the survivor.
+        CREATE TABLE story_aliases (
+            alias_id INTEGER PRIMARY KEY,
+            story_id INTEGER NOT NULL REFERENCES stories(id)
+        );
         -- Running document frequencies for TF-IDF, so IDF follows the stream.
         CREATE TABLE term_df (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -446,6 +451,7 @@ class Store:
         *,
         placements: Sequence[tuple[int, int, float | None]],
         new_story_keys: dict[int, int],
+        merged: Sequence[tuple[int, int]] = (),
         stories: Sequence[StoredStory],
         df_increments: dict[str, int],
         documents: int,
@@ -454,8 +460,9 @@ class Store:
         """Write placements ``(article_id, story_key, similarity)`` and story summaries.
 
         ``story_key`` is a stored story id, or a negative key for a story the clusterer just
-        began; ``new_story_keys`` maps each such key to the article that began it. Returns the
-        mapping from new keys to the ids they were given.
+        began; ``new_story_keys`` maps each such key to the article that began it. ``merged``
+        lists ``(survivor_key, absorbed_id)`` for stored stories folded into another: their
+        articles move, and their id becomes an alias. Returns the mapping from new keys to ids.
         """
         ids: dict[int, int] = {}
         with self.transaction():
@@ -474,6 +481,19 @@ class Store:
                          story_id = excluded.story_id, similarity = excluded.similarity""",
                     [article_id, ids.get(key, key), similarity, ts(now)],
                 )
+            for survivor, absorbed in merged:
+                target = ids.get(survivor, survivor)
+                self.db.execute(
+                    "UPDATE story_articles SET story_id = ? WHERE story_id = ?", [target, absorbed]
+                )
+                self.db.execute(
+                    "UPDATE story_aliases SET story_id = ? WHERE story_id = ?", [target, absorbed]
+                )
+                self.db.execute(
+                    "INSERT OR REPLACE INTO story_aliases (alias_id, story_id) VALUES (?, ?)",
+                    [absorbed, target],
+                )
+                self.db.execute("DELETE FROM stories WHERE id = ?", [absorbed])
             for story in stories:
                 self._refresh_story(ids.get(story.id, story.id), story, now)
             for term, inc in df_increments.items():
@@ -534,7 +554,12 @@ class Store:
         return [self._story_view(r, with_articles=with_articles) for r in rows]
 
     def story(self, story_id: int) -> StoryView:
-        row = self._one("SELECT * FROM stories WHERE id = ?", [story_id])
+        """One story; the id of a story merged into another leads to the survivor."""
+        row = self._one(
+            """SELECT * FROM stories WHERE id = COALESCE(
+                 (SELECT story_id FROM story_aliases WHERE alias_id = :id), :id)""",
+            {"id": story_id},
+        )
         if row is None:
             raise NotFoundError(f"no story with id {story_id}")
         return self._story_view(row, with_articles=True)

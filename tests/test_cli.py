@@ -176,7 +176,8 @@ async def main():
     name = next(iter(ds.databases.keys() - {"_internal", "_memory"}))
     stories = await ds.client.get(f"/{name}/stories.json?_shape=array&_size=max")
     found = await ds.client.get(f"/{name}/articles.json?_search=ceasefire&_shape=array")
-    print(json.dumps([stories.status_code, len(stories.json()), found.status_code, len(found.json())]))
+    answer = [stories.status_code, len(stories.json()), found.status_code, len(found.json())]
+    print(json.dumps(answer))
 
 asyncio.run(main())
 """

@@ -12,12 +12,11 @@ from aggregator.config import (
     Config,
     DigestConfig,
     PollingConfig,
-    add_feed_to_file,
     load_config,
     parse_duration,
-    remove_feed_from_file,
 )
 from aggregator.errors import ConfigError
+from aggregator.feedlist import add_feed_to_file, remove_feed_from_file
 from aggregator.models import FeedConfig
 
 EMAIL = """
@@ -43,7 +42,7 @@ def load(directory: Path, text: str) -> Config:
 
 def test_explicit_missing_file_is_an_error_naming_it(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "config.yaml"
-    with pytest.raises(ConfigError, match="nowhere"):
+    with pytest.raises(ConfigError, match=re.escape(str(missing))):
         load_config(missing, environ={})
 
 
@@ -96,23 +95,28 @@ def test_file_that_is_not_a_mapping_of_settings(tmp_path: Path, text: str, messa
         load(tmp_path, text)
 
 
+def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"feeds:\n  - \xff\xfe\x00bad\n")
+    with pytest.raises(ConfigError, match=re.escape(str(path))):
+        load_config(path, environ={})
+
+
 # --- unknown keys ------------------------------------------------------------------------------
 
 
+UNKNOWN_KEYS = [
+    ("databse: x.db\n", "databse", "database"),
+    ("polling:\n  concurency: 4\n", "polling.concurency", "concurrency"),
+    ("clustering:\n  treshold: 0.4\n", "clustering.treshold", "threshold"),
+    ("digest:\n  formt: html\n", "digest.formt", "format"),
+    ("feeds:\n  - url: https://example.com/rss\n    titel: X\n", "feeds[0].titel", "title"),
+    (EMAIL.replace("from:", "form:"), "email.form", "from"),
+]
+
+
 @pytest.mark.parametrize(
-    ("text", "path", "suggestion"),
-    [
-        ("databse: x.db\n", "databse", "database"),
-        ("polling:\n  concurency: 4\n", "polling.concurency", "concurrency"),
-        ("clustering:\n  treshold: 0.4\n", "clustering.treshold", "threshold"),
-        ("digest:\n  formt: html\n", "digest.formt", "format"),
-        ("feeds:\n  - url: https://example.com/rss\n    titel: X\n", "feeds[0].titel", "title"),
-        (
-            EMAIL.replace("from:", "form:"),
-            "email.form",
-            "from",
-        ),
-    ],
+    ("text", "path", "suggestion"), UNKNOWN_KEYS, ids=[path for _, path, _ in UNKNOWN_KEYS]
 )
 def test_unknown_key_names_its_path_and_suggests_close_match(
     tmp_path: Path, text: str, path: str, suggestion: str
@@ -183,6 +187,19 @@ def test_email_section(tmp_path: Path) -> None:
     assert email.to == ("me@example.com",)
     assert email.from_addr == "news@example.com"
     assert (email.security, email.smtp_port) == ("ssl", 465)
+
+
+def test_relative_password_file_resolves_against_config_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    conf_dir = tmp_path / "conf"
+    conf_dir.mkdir()
+    config = load(conf_dir, EMAIL + "  password_file: secrets/smtp.txt\n")
+    assert config.email is not None
+    assert config.email.password_file == conf_dir / "secrets" / "smtp.txt"
 
 
 def test_email_to_may_be_a_single_address(tmp_path: Path) -> None:
@@ -548,3 +565,81 @@ def test_edit_keeps_file_mode(tmp_path: Path) -> None:
     path.chmod(0o600)
     add_feed_to_file(path, FeedConfig(url="https://c.example/rss"))
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+POLL = "polling:\n  per_host: 1\n"
+EDIT_LAYOUTS = {
+    "flow": "feeds: [https://a.example/rss, https://b.example/rss]  # two\n" + POLL,
+    "null": "# none yet\nfeeds:\n" + POLL,
+    "empty-flow": "feeds: []  # none yet\n" + POLL,
+    "unindented": "feeds:\n- https://a.example/rss\n- https://b.example/rss\n" + POLL,
+    "indent-4": "feeds:\n    - https://a.example/rss\n    - https://b.example/rss\n" + POLL,
+    "no-final-newline": POLL + "feeds:\n  - https://a.example/rss",
+    "feeds-last": POLL + "feeds:\n  - https://a.example/rss\n",
+}
+
+
+@pytest.mark.parametrize("text", EDIT_LAYOUTS.values(), ids=EDIT_LAYOUTS.keys())
+def test_add_then_remove_in_any_layout(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    before = [f.url for f in load_config(path, environ={}).feeds]
+    tricky = FeedConfig(url="https://c.example/rss", title="News: #1 & more", tags=("a b", "x"))
+    add_feed_to_file(path, tricky)
+    config = load_config(path, environ={})
+    assert [f.url for f in config.feeds] == [*before, "https://c.example/rss"]
+    assert config.feeds[-1] == tricky
+    assert config.polling.per_host == 1
+    for comment in ("# two", "# none yet"):
+        if comment in text:
+            assert comment in path.read_text(encoding="utf-8")
+    remove_feed_from_file(path, "https://c.example/rss")
+    config = load_config(path, environ={})
+    assert [f.url for f in config.feeds] == before
+    assert config.polling.per_host == 1
+    if before:
+        remove_feed_from_file(path, before[0])
+        assert [f.url for f in load_config(path, environ={}).feeds] == before[1:]
+    assert leftovers(tmp_path) == []
+
+
+def test_remove_multiline_entry_removes_all_its_lines(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        feeds:
+          - url: https://a.example/rss
+            title: A
+            # the tags we use
+            tags:
+              - one
+              - two
+          # keep this one
+          - https://b.example/rss
+        polling:
+          per_host: 1
+        """,
+    )
+    remove_feed_from_file(path, "https://a.example/rss")
+    text = path.read_text(encoding="utf-8")
+    assert "title: A" not in text
+    assert "- one" not in text
+    assert "# keep this one" in text
+    config = load_config(path, environ={})
+    assert [f.url for f in config.feeds] == ["https://b.example/rss"]
+    assert config.polling.per_host == 1
+
+
+def test_add_to_existing_empty_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    add_feed_to_file(path, FeedConfig(url="https://a.example/rss"))
+    assert [f.url for f in load_config(path, environ={}).feeds] == ["https://a.example/rss"]
+
+
+def test_edit_refuses_non_mapping_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "- https://a.example/rss\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        add_feed_to_file(path, FeedConfig(url="https://b.example/rss"))
+    with pytest.raises(ConfigError):
+        remove_feed_from_file(path, "https://a.example/rss")
+    assert path.read_text(encoding="utf-8") == "- https://a.example/rss\n"

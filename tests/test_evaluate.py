@@ -18,7 +18,7 @@ from .conftest import shared_path
 
 # The dev-set B3-F1 that the default configuration reaches (measured, see README), less a
 # small margin for floating-point noise. The test fails if a change makes stories worse.
-DEV_B3_F1_FLOOR = 0.85
+DEV_B3_F1_FLOOR = 0.90  # measured: 0.917
 
 TRUTH = ["a", "a", "b", "b", "b"]
 PREDICTED = [1, 1, 1, 2, 2]
@@ -62,7 +62,9 @@ def test_eval_reports_ari_and_assignments(tmp_path: Path) -> None:
         writer = csv.writer(f)
         writer.writerow(["ID", "TITLE", "URL", "PUBLISHER", "STORY", "HOSTNAME", "TIMESTAMP"])
         for id_, title, pub, story, stamp in rows:
-            writer.writerow([id_, title, f"https://{pub}.example/{id_}", pub, story, f"{pub}.example", stamp])
+            writer.writerow(
+                [id_, title, f"https://{pub}.example/{id_}", pub, story, f"{pub}.example", stamp]
+            )
     out = tmp_path / "assign.csv"
     result = CliRunner().invoke(cli, ["eval", str(labels), "--json", "--assignments", str(out)])
     assert result.exit_code == 0, result.output
@@ -89,7 +91,9 @@ def test_bad_labels_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(EvalError, match="missing column"):
         read_labels(path)
     result = CliRunner().invoke(cli, ["eval", str(path)])
-    assert result.exit_code == 1 and "missing column(s) PUBLISHER, STORY, TIMESTAMP" in result.stderr
+    assert (
+        result.exit_code == 1 and "missing column(s) PUBLISHER, STORY, TIMESTAMP" in result.stderr
+    )
 
 
 def test_dev_set_reaches_the_floor_with_the_default_configuration() -> None:

@@ -76,6 +76,8 @@ FEED = "https://example.com/feed.xml"
 )
 def test_canonical_url(url: str | None, expected: str | None) -> None:
     assert canonical_url(url) == expected
+    if expected is not None:
+        assert canonical_url(expected) == expected  # a canonical URL is its own canonical form
 
 
 @pytest.mark.parametrize(
@@ -90,6 +92,11 @@ def test_canonical_url(url: str | None, expected: str | None) -> None:
 )
 def test_canonical_url_resolves_relative_links(url: str, base: str, expected: str) -> None:
     assert canonical_url(url, base=base) == expected
+
+
+@pytest.mark.parametrize("url", ["http://[broken/a", "https://[::1/a", "http://]x[/"])
+def test_canonical_url_of_garbage_with_a_base_is_none(url: str) -> None:
+    assert canonical_url(url, base="https://example.com/") is None
 
 
 def test_canonical_url_is_idempotent() -> None:
@@ -132,6 +139,10 @@ def test_html_to_text(html: str | None, expected: str) -> None:
         ("<p>First paragraph.</p><p>Second one.</p>", "First paragraph. Second one."),
         ("line one<br>line two", "line one line two"),
         ("<ul><li>apples</li><li>pears</li></ul>", "apples pears"),
+        ("<h2>Heading</h2>Body text", "Heading Body text"),
+        # inline markup inside a word must not split it
+        ("un<b>believ</b>able <em>news</em>", "unbelievable news"),
+        ("<p>pre<span>fix</span></p>", "prefix"),
     ],
 )
 def test_html_to_text_keeps_words_of_separate_blocks_apart(html: str, expected: str) -> None:
@@ -172,6 +183,14 @@ def test_relative_link_resolved_against_feed_link() -> None:
     assert article is not None
     assert article.url == "https://example.com/2025/story"
     assert article.canonical_url == "https://example.com/2025/story"
+
+
+def test_malformed_link_gives_article_without_canonical_url() -> None:
+    """One broken link in a feed is the item's problem, never an exception for the whole feed."""
+    article = normalize(entry(link="http://[broken/a"), feed_link="https://example.com/")
+    assert article is not None
+    assert article.canonical_url is None
+    assert article.item_key == "guid:tag:example.com,2025:1"
 
 
 def test_published_missing_is_first_seen() -> None:

@@ -11,7 +11,7 @@ import pytest
 from aggregator.dedupe import plan_ingest
 from aggregator.errors import StorageError
 from aggregator.models import Article, FeedConfig, FeedStatus
-from aggregator.store import MIGRATIONS, FeedUpdate, open_store
+from aggregator.store import MIGRATIONS, FeedUpdate, StoredStory, open_store
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -114,3 +114,40 @@ def test_read_only_database_is_a_clear_error(tmp_path: Path) -> None:
     ro = Store(sqlite_utils.Database(uri), path)
     with pytest.raises(StorageError, match=r"read-only|readonly"):
         ro.sync_feeds([FeedConfig("https://a.example/feed")], NOW)
+
+
+def test_a_merged_story_keeps_working_as_an_alias(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "a.db")
+    store.sync_feeds([FeedConfig("https://a.example/feed", "A")], NOW)
+    feed = store.feeds()[0]
+    plan = plan_ingest(
+        [article(1, "Varnek Deslin ceasefire"), article(2, "Velmora aid corridor")],
+        known_items=set(),
+        known_links={},
+    )
+    first, second = store.save_poll(
+        feed.id, plan, FeedUpdate(status=FeedStatus.OK, fetched_at=NOW, next_due=NOW)
+    )
+    ids = store.save_clustering(
+        placements=[(first, -first, None), (second, -second, None)],
+        new_story_keys={-first: first, -second: second},
+        stories=[StoredStory(-first, "Truce", ("varnek",)), StoredStory(-second, "Aid", ("aid",))],
+        df_increments={"varnek": 1},
+        documents=2,
+        now=NOW,
+    )
+    older, newer = ids[-first], ids[-second]
+    store.save_clustering(
+        placements=[],
+        new_story_keys={},
+        merged=[(older, newer)],
+        stories=[StoredStory(older, "Truce and aid", ("varnek", "aid"))],
+        df_increments={},
+        documents=2,
+        now=NOW,
+    )
+    merged = store.story(older)
+    assert merged.size == 2 and merged.title == "Truce and aid"
+    assert store.story(newer) == merged  # the absorbed id leads to the survivor
+    assert store.counts()["stories"] == 1
+    assert store.document_frequencies(["varnek"]) == {"varnek": 1}
