@@ -64,6 +64,10 @@ def _when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _stamp(stored: str) -> str:
     return _when(datetime.fromisoformat(stored))
 
@@ -73,8 +77,7 @@ def _sources(story: StoryView, most: int = 6) -> str:
     shown = ", ".join(names[:most]) + (
         f" and {len(names) - most} more" if len(names) > most else ""
     )
-    count = len(names)
-    return f"{count} source{'s' if count != 1 else ''}: {shown}" if names else "no sources"
+    return f"{_count(len(names), 'source')}: {shown}" if names else "no sources"
 
 
 def _heading(digest: Digest) -> tuple[str, str]:
@@ -199,7 +202,7 @@ def render_stories(stories: Sequence[StoryView]) -> str:
     lines = []
     for story in stories:
         lines.append(f"[{story.id}] {story.title}")
-        detail = f"{story.size} articles, {_sources(story, most=4)}"
+        detail = f"{_count(story.size, 'article')}, {_sources(story, most=4)}"
         lines += _wrap(detail, "      ")
         if story.terms:
             lines += _wrap("terms: " + ", ".join(story.terms), "      ")
@@ -208,7 +211,7 @@ def render_stories(stories: Sequence[StoryView]) -> str:
 
 def render_story(story: StoryView) -> str:
     lines = [f"[{story.id}] {story.title}"]
-    lines.append(f"{story.size} articles, {_sources(story, most=20)}")
+    lines.append(f"{_count(story.size, 'article')}, {_sources(story, most=20)}")
     lines.append(f"first seen {_when(story.first_seen)}, last seen {_when(story.last_seen)}")
     if story.terms:
         lines.append("terms: " + ", ".join(story.terms))
