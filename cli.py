@@ -86,9 +86,9 @@ class Since(click.ParamType):
         if str(value).strip().lower() == "all":
             return ALL
         try:
-            return parse_duration(value, where="--since", bare_unit="h")
-        except ConfigError:
-            self.fail(f"{value!r} is not a duration such as 90m, 24h, 7d, or all", param, ctx)
+            return parse_duration(value, where="--since")
+        except ConfigError as e:
+            self.fail(str(e).removeprefix("--since: ") + ", or all", param, ctx)
 
 
 ALL = timedelta.max  # --since all
@@ -103,6 +103,7 @@ def _print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+COUNT = click.IntRange(0)  # --limit: 0 means no limit
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
@@ -189,7 +190,7 @@ def run(app: App, all_feeds: bool, fmt: str | None) -> None:
     if app.config.email is not None:
         # Honest about it rather than silent: mail delivery (with an outbox, so nothing is
         # sent twice or lost) is not built yet.
-        click.echo("warning: email delivery is not available yet; printing the digest", err=True)
+        app.say("warning: email delivery is not available yet; printing the digest", err=True)
     _digest(app, fmt=fmt, since=None, limit=None)
 
 
@@ -198,8 +199,10 @@ def run(app: App, all_feeds: bool, fmt: str | None) -> None:
 
 @cli.command()
 @click.option("--since", type=SINCE, default="24h", show_default=True, help="6h, 7d, all...")
-@click.option("--limit", default=20, show_default=True, help="How many stories; 0 for all.")
-@click.option("--min-size", default=2, show_default=True, help="Fewest articles a story needs.")
+@click.option("--limit", default=20, show_default=True, type=COUNT, help="How many; 0 for all.")
+@click.option(
+    "--min-size", default=2, show_default=True, type=click.IntRange(1), help="Fewest articles."
+)
 @json_option
 @pass_app
 def stories(app: App, since: timedelta, limit: int, min_size: int, as_json: bool) -> None:
@@ -242,7 +245,7 @@ def story(app: App, story_id: int, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--since", type=SINCE, default="24h", show_default=True, help="6h, 7d, all...")
-@click.option("--limit", default=50, show_default=True, help="How many articles; 0 for all.")
+@click.option("--limit", default=50, show_default=True, type=COUNT, help="How many; 0 for all.")
 @json_option
 @pass_app
 def articles(app: App, since: timedelta, limit: int, as_json: bool) -> None:
@@ -262,9 +265,15 @@ def articles(app: App, since: timedelta, limit: int, as_json: bool) -> None:
         click.echo(render_articles(found), nl=False)
 
 
+def _words(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not value.split():
+        raise click.BadParameter("give at least one word to search for")
+    return value
+
+
 @cli.command()
-@click.argument("query")
-@click.option("--limit", default=50, show_default=True, help="How many articles; 0 for all.")
+@click.argument("query", callback=_words)
+@click.option("--limit", default=50, show_default=True, type=COUNT, help="How many; 0 for all.")
 @json_option
 @pass_app
 def search(app: App, query: str, limit: int, as_json: bool) -> None:
@@ -307,43 +316,22 @@ def feeds_list(app: App, as_json: bool) -> None:
     Example:
       aggregator feeds list --json
     """
+    from aggregator.pipeline import feed_report
     from aggregator.render import render_feeds
 
     with app.store() as store:
-        store.sync_feeds(app.config.feeds, _now())
-        rows = store.feed_rows()
+        views = feed_report(app.config, store)
     if as_json:
-        _print_json([_feed_json(r) for r in rows])
+        _print_json([v.to_json() for v in views])
     else:
-        click.echo(render_feeds(rows), nl=False)
-
-
-def _feed_json(row: dict[str, Any]) -> dict[str, Any]:
-    fetches = row["fetch_count"] or 0
-    return {
-        "url": row["url"],
-        "effective_url": row["effective_url"],
-        "title": row["title"],
-        "tags": json.loads(row["tags"]),
-        "status": row["status"],
-        "last_success": _iso(row["last_success_at"]),
-        "last_error": row["last_error"],
-        "last_error_at": _iso(row["last_error_at"]),
-        "error_count": row["error_count"],
-        "next_due": _iso(row["next_due_at"]),
-        "item_count": row["item_count"],
-        "not_modified_ratio": round(row["not_modified_count"] / fetches, 3) if fetches else None,
-    }
-
-
-def _iso(value: str | None) -> str | None:
-    return value.replace("+00:00", "Z") if value else None
+        click.echo(render_feeds(views), nl=False)
 
 
 def _config_file(app: App) -> Path:
+    """The file `feeds add/remove` edit: --config, else the default location (may not exist)."""
     from aggregator.config import default_config_path
 
-    return app.config.path or app.config_path or default_config_path()
+    return app.config_path or default_config_path()
 
 
 @feeds.command("add")
@@ -359,7 +347,7 @@ def feeds_add(app: App, url: str, title: str | None, tags: tuple[str, ...], no_c
     Example:
       aggregator feeds add https://example.org/rss.xml --tag world
     """
-    from aggregator.config import resolve_feed_location
+    from aggregator.config import PollingConfig, resolve_feed_location
     from aggregator.feedlist import add_feed_to_file
     from aggregator.models import FeedConfig
 
@@ -369,8 +357,10 @@ def feeds_add(app: App, url: str, title: str | None, tags: tuple[str, ...], no_c
     if not no_check:
         from aggregator.pipeline import check_feed
 
-        feed_title, count = check_feed(location, app.config)
-        found = f": {feed_title or 'untitled'}, {count} items"
+        # A config that does not exist yet is created by the add: check with the defaults.
+        polling = app.config.polling if path.exists() else PollingConfig()
+        feed_title, count = check_feed(location, polling)
+        found = f": {feed_title or 'untitled'}, {count} item{'' if count == 1 else 's'}"
     add_feed_to_file(path, FeedConfig(url=location, title=title, tags=tags))
     app.say(f"Added {location}{found} (to {path})")
 
@@ -416,7 +406,7 @@ def _digest(app: App, *, fmt: str | None, since: timedelta | None, limit: int | 
     "--format", "fmt", type=click.Choice(["text", "markdown", "html"]), help="Output format."
 )
 @click.option("--since", type=SINCE, help="6h, 7d, all... [default: digest.since]")
-@click.option("--limit", type=int, help="How many stories; 0 for all [default: digest.limit].")
+@click.option("--limit", type=COUNT, help="How many stories; 0 for all [default: digest.limit].")
 @pass_app
 def digest(app: App, fmt: str | None, since: timedelta | None, limit: int | None) -> None:
     """Print a digest of the top stories as text, markdown or HTML.
@@ -449,21 +439,15 @@ def eval_command(app: App, labels: Path, as_json: bool, assignments: Path | None
       aggregator eval ../shared/data/uci-news-stories-dev.csv
     """
     from aggregator.evaluate import evaluate, read_labels, write_assignments
+    from aggregator.render import render_eval
 
     report = evaluate(read_labels(labels), app.config.clustering)
     if assignments is not None:
         write_assignments(report, assignments)
     if as_json:
         _print_json(report.to_json())
-        return
-    b, p = report.bcubed, report.pairwise
-    click.echo(f"items              {report.items:,}")
-    click.echo(f"true stories       {report.true_stories:,}")
-    click.echo(f"predicted stories  {report.predicted_stories:,}")
-    click.echo(f"B3  precision {b.precision:.4f}  recall {b.recall:.4f}  F1 {b.f1:.4f}")
-    click.echo(f"pairwise  precision {p.precision:.4f}  recall {p.recall:.4f}  F1 {p.f1:.4f}")
-    click.echo(f"ARI                {report.ari:.4f}")
-    click.echo(f"speed              {report.docs_per_second:,.0f} documents/s")
+    else:
+        click.echo(render_eval(report), nl=False)
 
 
 def _now() -> datetime:

@@ -45,6 +45,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from .config import ClusteringConfig
+from .models import ClusterDoc
 
 __all__ = ["ClusterDoc", "Placement", "StoryClusterer", "StorySummary"]
 
@@ -54,18 +55,6 @@ Vector = dict[str, float]
 # many articles, and the word's weight at least this share of the story's heaviest term.
 _SIGNATURE_MEMBERS = 3
 _SIGNATURE_SHARE = 0.5
-
-
-@dataclass(frozen=True)
-class ClusterDoc:
-    """An article as the clusterer sees it."""
-
-    key: int
-    title: str
-    summary: str
-    source: str
-    published: datetime
-    story: int | None = None  # the story it already belongs to, when loading
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 import yaml
@@ -114,27 +115,29 @@ def default_config_path() -> Path:
     return Path(click.get_app_dir("aggregator")) / "config.yaml"
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-_UNITS = {"s": 1, "": 60, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*(\d{1,12}(?:\.\d{1,6})?)\s*([smhdw]?)\s*$", re.ASCII)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def parse_duration(value: object, *, where: str = "duration", bare_unit: str = "m") -> timedelta:
-    """Parse ``90``, ``"90m"``, ``"36h"``, ``"7d"``. A bare number is in ``bare_unit``."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{where}: expected a duration such as 30m, 6h or 7d, got {value!r}")
-    if isinstance(value, int | float):
-        text = f"{value}{bare_unit}"
-    elif isinstance(value, str):
-        text = value
-    else:
-        raise ConfigError(f"{where}: expected a duration such as 30m, 6h or 7d, got {value!r}")
-    match = _DURATION.match(text)
-    if not match:
-        raise ConfigError(f"{where}: expected a duration such as 30m, 6h or 7d, got {value!r}")
+MAX_DURATION = timedelta(days=36500)
+
+
+def parse_duration(value: object, *, where: str = "duration") -> timedelta:
+    """Parse ``"90s"``, ``"30m"``, ``"36h"``, ``"7d"``, ``"2w"``.
+
+    The unit is required: a bare ``24`` would be minutes to some readers and hours to others.
+    """
+    hint = f"{where}: expected a duration with a unit, such as 90s, 30m, 6h or 7d; got {value!r}"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(hint)
+    match = _DURATION.match(str(value))
+    if not match or not match.group(2):
+        raise ConfigError(hint)
     number, unit = match.groups()
-    if unit == "":
-        unit = bare_unit
-    return timedelta(seconds=float(number) * _UNITS[unit])
+    seconds = float(number) * _UNITS[unit]
+    if seconds > MAX_DURATION.total_seconds():
+        raise ConfigError(f"{where}: {value!r} is more than a century")
+    return timedelta(seconds=seconds)
 
 
 def load_config(
@@ -291,6 +294,12 @@ def resolve_feed_location(url: str, base_dir: Path) -> str:
         scheme = url.split("://", 1)[0].lower()
         if scheme not in {"http", "https", "file"}:
             raise ConfigError(f"feed {url}: only http, https, file URLs and paths are supported")
+        try:
+            host = urlsplit(url).hostname
+        except ValueError as e:
+            raise ConfigError(f"feed {url}: not a valid URL ({e})") from None
+        if scheme != "file" and not host:
+            raise ConfigError(f"feed {url}: the URL names no host")
         return url
     path = Path(url).expanduser()
     if not path.is_absolute():
@@ -332,8 +341,7 @@ def _coerce(where: str, f: dataclasses.Field[Any], value: Any) -> Any:
             if "None" in kind:
                 return None
             raise ConfigError(f"{where}: expected a duration such as 30m, 6h or 7d")
-        bare = "s" if where.endswith("timeout") else ("h" if "window" in where else "m")
-        return parse_duration(value, where=where, bare_unit=bare)
+        return parse_duration(value, where=where)
     if kind.startswith("tuple"):
         if isinstance(value, str):
             value = [value]

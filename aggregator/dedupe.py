@@ -14,7 +14,17 @@ from dataclasses import dataclass, replace
 
 from .models import Article
 
-__all__ = ["IngestPlan", "plan_ingest", "shared_links"]
+__all__ = ["IngestPlan", "StoredLink", "plan_ingest", "shared_links"]
+
+
+@dataclass(frozen=True)
+class StoredLink:
+    """A stored article that a canonical URL already leads to."""
+
+    article_id: int
+    feed_id: int  # the feed it was first stored from
+    guid: str | None
+    content_hash: str
 
 
 @dataclass(frozen=True)
@@ -41,13 +51,14 @@ def shared_links(articles: Sequence[Article]) -> set[str]:
 def plan_ingest(
     articles: Sequence[Article],
     *,
+    feed_id: int,
     known_items: Set[str],
-    known_links: Mapping[str, int],
+    known_links: Mapping[str, StoredLink],
 ) -> IngestPlan:
     """Split one fetch's articles into new ones, copies of stored ones, and ones seen before.
 
-    ``known_items`` are item keys this feed already stored; ``known_links`` maps canonical URLs
-    of stored articles (from any feed) to their ids.
+    ``known_items`` are item keys feed ``feed_id`` already stored; ``known_links`` maps the
+    canonical URLs of stored articles (from any feed) to them.
     """
     ambiguous = shared_links(articles)
     new: list[Article] = []
@@ -65,8 +76,14 @@ def plan_ingest(
             continue
         batch_keys.add(key)
         link = article.canonical_url
-        if link and link in known_links:
-            duplicates.append((article, known_links[link]))
+        stored = known_links.get(link) if link else None
+        if stored is not None and _reused_link(stored, article, feed_id):
+            # This feed gave the same link to a different item before (other guid, other
+            # text): the link is its home page or the like, not this item's identity.
+            article = replace(article, canonical_url=None)
+            link = None
+        elif stored is not None:
+            duplicates.append((article, stored.article_id))
             continue
         if link and batch_links[link]:
             seen += 1  # the same page twice in one fetch, under two guids
@@ -75,3 +92,14 @@ def plan_ingest(
             batch_links[link] += 1
         new.append(article)
     return IngestPlan(new=tuple(new), duplicates=tuple(duplicates), seen=seen)
+
+
+def _reused_link(stored: StoredLink, article: Article, feed_id: int) -> bool:
+    # Same guid is caught earlier; same text under a new guid is guid churn, the same item.
+    return (
+        stored.feed_id == feed_id
+        and stored.guid is not None
+        and article.guid is not None
+        and stored.guid != article.guid
+        and stored.content_hash != article.content_hash
+    )

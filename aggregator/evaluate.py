@@ -25,6 +25,8 @@ from .errors import EvalError
 __all__ = ["EvalReport", "LabelledItem", "bcubed", "evaluate", "pairwise", "read_labels"]
 
 REQUIRED = ("ID", "TITLE", "PUBLISHER", "STORY", "TIMESTAMP")
+EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -117,8 +119,10 @@ def read_labels(path: Path) -> list[LabelledItem]:
             for line, row in enumerate(reader, start=2):
                 try:
                     stamp = datetime.fromtimestamp(int(row["TIMESTAMP"]) / 1000, tz=UTC)
-                except (TypeError, ValueError, OverflowError) as e:
+                except (TypeError, ValueError, OverflowError, OSError) as e:
                     raise EvalError(f"{path}:{line}: TIMESTAMP is not milliseconds") from e
+                if not EARLIEST <= stamp <= LATEST:
+                    raise EvalError(f"{path}:{line}: TIMESTAMP {row['TIMESTAMP']} is out of range")
                 items.append(
                     LabelledItem(
                         id=row["ID"],

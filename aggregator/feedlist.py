@@ -57,7 +57,8 @@ def remove_feed_from_file(path: Path, url: str) -> None:
     key, value = _feeds_node(path, text)[1:]
     items = value.value if isinstance(value, yaml.SequenceNode) else []
     base = path.resolve().parent
-    wanted = {url, resolve_feed_location(url, base)}
+    # As given, or resolved like `feeds add` resolves it (from here) or like the config does.
+    wanted = {url, resolve_feed_location(url, Path.cwd()), resolve_feed_location(url, base)}
     index = next((i for i, item in enumerate(items) if _item_url(item, base) in wanted), None)
     if index is None or not isinstance(value, yaml.SequenceNode):
         raise ConfigError(f"{url} is not in {path}")
@@ -128,7 +129,12 @@ def _item_spans(lines: list[str], items: yaml.SequenceNode) -> list[tuple[int, i
     spans = []
     for node in items.value:
         first = node.start_mark.line
-        dash = lines[first].index("-", 0, node.start_mark.column)
+        # The dash is before the item on its first line, or alone on a line above ("-\n  url:").
+        before = lines[first][: node.start_mark.column]
+        while "-" not in before and first > 0:
+            first -= 1
+            before = lines[first]
+        dash = before.index("-")
         last = first
         for j in range(first + 1, len(lines)):
             stripped = lines[j].strip()

@@ -48,6 +48,7 @@ def make_client(*, user_agent: str, concurrency: int, timeout: float) -> httpx.A
 
 
 def is_local(url: str) -> bool:
+    """A path or file:// URL, read from disk."""
     return url.startswith("file://") or "://" not in url
 
 
@@ -91,7 +92,7 @@ async def _fetch_http(
     while True:
         scheme = urlsplit(current).scheme.lower()
         if scheme not in {"http", "https"}:
-            raise FetchError(url, f"refused a redirect to a {scheme or 'relative'} URL: {current}")
+            raise FetchError(url, "refused a redirect to a non-web URL: " + " -> ".join(chain))
         try:
             async with client.stream("GET", current, headers=headers) as response:
                 if response.status_code in _REDIRECTS and "location" in response.headers:
@@ -186,11 +187,12 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> date
         return None
     now = now or datetime.now(UTC)
     value = value.strip()
-    if value.isdigit():
-        return now + timedelta(seconds=int(value))
+    if value.isascii() and value.isdigit():
+        # Bounded here so an absurd number cannot overflow; the schedule caps it further.
+        return now + timedelta(seconds=min(int(value), 10 * 365 * 86400))
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

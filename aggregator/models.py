@@ -7,24 +7,29 @@ fetch -> FetchResult -> parse -> ParsedFeed -> normalize -> Article -> dedupe/st
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, overload
 
 __all__ = [
     "Article",
     "ArticleView",
+    "ClusterDoc",
     "Digest",
     "Duplicate",
     "FeedConfig",
     "FeedOutcome",
     "FeedState",
     "FeedStatus",
+    "FeedUpdate",
+    "FeedView",
     "FetchResult",
     "ParsedEntry",
     "ParsedFeed",
     "PollReport",
+    "StoredStory",
     "StoryView",
+    "iso",
 ]
 
 
@@ -66,6 +71,7 @@ class FeedState:
     last_error: str | None
     last_success: datetime | None
     gone: bool
+    ttl_minutes: int | None = None
 
     @property
     def fetch_url(self) -> str:
@@ -192,6 +198,86 @@ class Digest:
 
 
 @dataclass(frozen=True)
+class FeedUpdate:
+    """What a poll learned about a feed, stored with its articles in one transaction."""
+
+    status: FeedStatus
+    fetched_at: datetime
+    next_due: datetime
+    error: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    effective_url: str | None = None
+    title: str | None = None  # the feed's own title
+    site_url: str | None = None
+    ttl_minutes: int | None = None
+    retry_after: datetime | None = None
+    gone: bool = False
+    counts_as_failure: bool = True  # False when the whole network was down, not this feed
+
+
+@dataclass(frozen=True)
+class FeedView:
+    """A feed and its polling state, as `feeds list` shows it."""
+
+    url: str
+    effective_url: str | None
+    title: str | None
+    tags: tuple[str, ...]
+    status: str
+    last_success: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    error_count: int
+    next_due: datetime | None
+    item_count: int
+    fetch_count: int
+    not_modified_count: int
+
+    @property
+    def not_modified_ratio(self) -> float | None:
+        return round(self.not_modified_count / self.fetch_count, 3) if self.fetch_count else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "effective_url": self.effective_url,
+            "title": self.title,
+            "tags": list(self.tags),
+            "status": self.status,
+            "last_success": iso(self.last_success),
+            "last_error": self.last_error,
+            "last_error_at": iso(self.last_error_at),
+            "error_count": self.error_count,
+            "next_due": iso(self.next_due),
+            "item_count": self.item_count,
+            "not_modified_ratio": self.not_modified_ratio,
+        }
+
+
+@dataclass(frozen=True)
+class ClusterDoc:
+    """An article as the clusterer sees it."""
+
+    key: int
+    title: str
+    summary: str
+    source: str
+    published: datetime
+    story: int | None = None  # the story it already belongs to, when loading
+
+
+@dataclass(frozen=True)
+class StoredStory:
+    """What clustering says of a story: its headline and key terms."""
+
+    id: int
+    title: str
+    terms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Duplicate:
     """Another place the same article was seen."""
 
@@ -220,7 +306,7 @@ class ArticleView:
             "title": self.title,
             "url": self.url,
             "feed": self.feed,
-            "published": _iso(self.published),
+            "published": iso(self.published),
             "story_id": self.story_id,
             "duplicates": [{"url": d.url, "feed": d.feed} for d in self.duplicates],
         }
@@ -246,13 +332,17 @@ class StoryView:
             "size": self.size,
             "sources": len(self.sources),
             "source_names": list(self.sources),
-            "first_seen": _iso(self.first_seen),
-            "last_seen": _iso(self.last_seen),
+            "first_seen": iso(self.first_seen),
+            "last_seen": iso(self.last_seen),
             "terms": list(self.terms),
             "articles": [a.to_json() for a in self.articles],
         }
 
 
-def _iso(value: datetime) -> str:
+@overload
+def iso(value: datetime) -> str: ...
+@overload
+def iso(value: None) -> None: ...
+def iso(value: datetime | None) -> str | None:
     """ISO 8601 in UTC with a Z, the one time format of the JSON interface."""
-    return value.isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import nh3
@@ -41,6 +41,10 @@ _BLOCK_TAG = re.compile(
     r"table|dd|dt|pre|hr|figure|figcaption)\b)",
     re.IGNORECASE,
 )
+# C0 and C1 control characters: a feed must not send escape codes to the user's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Before this, a date is an error in the feed (year 1, a zero timestamp): we use first-seen.
+EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
 MAX_TITLE = 500
 MAX_SUMMARY = 4000
 
@@ -82,11 +86,12 @@ def html_to_text(value: str | None) -> str:
     """Strip markup with nh3 (dropping script and style bodies), unescape, fold white space."""
     if not value:
         return ""
+    value = _CONTROL.sub(" ", value)
     if "<" in value or "&" in value:
         # A space where a block ends, so "<p>One.</p><p>Two.</p>" does not read "One.Two."
         value = _BLOCK_TAG.sub(" <", value)
         value = nh3.clean(value, tags=set(), clean_content_tags={"script", "style"})
-        value = html.unescape(value)
+        value = _CONTROL.sub(" ", html.unescape(value))  # &#27; is an escape code too
     return " ".join(value.split())
 
 
@@ -102,16 +107,16 @@ def normalize_entry(
     """An Article, or None for an item with nothing to show or to identify it by."""
     title = _clip(html_to_text(entry.title), MAX_TITLE)
     summary = _clip(html_to_text(entry.summary), MAX_SUMMARY)
-    link = entry.link.strip() if entry.link else None
+    link = _CONTROL.sub("", entry.link).strip() if entry.link else None
     canonical = canonical_url(link, base=feed_link)
     if not title:
         title = _clip(summary, 120) if summary else (canonical or "")
     if not title:
         return None
     published = entry.published
-    if published is None or published > now + FUTURE_TOLERANCE:
+    if published is None or published > now + FUTURE_TOLERANCE or published < EARLIEST:
         published = now
-    guid = entry.guid.strip()[:1000] if entry.guid else None
+    guid = _CONTROL.sub("", entry.guid).strip()[:1000] if entry.guid else None
     return Article(
         feed_url=feed_url,
         guid=guid or None,

@@ -60,7 +60,7 @@ def _parse_xml_feed(
         title=_text(feed.get("title")),
         link=_text(feed.get("link")),
         entries=tuple(_xml_entry(e) for e in entries),
-        ttl_minutes=_int(feed.get("ttl")),
+        ttl_minutes=_ttl(feed.get("ttl")),
         warning=warning,
     )
 
@@ -134,12 +134,15 @@ def _text(value: Any) -> str | None:
     return value or None
 
 
-def _int(value: Any) -> int | None:
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
+MAX_TTL_MINUTES = 7 * 24 * 60  # a <ttl> beyond a week is taken as a week
+
+
+def _ttl(value: Any) -> int | None:
+    """RSS <ttl> in minutes: a positive whole number, capped at a week; else None."""
+    text = str(value).strip() if value is not None else ""
+    if not (text.isascii() and text.isdigit()) or int(text) == 0:
         return None
-    return number if number > 0 else None
+    return min(int(text), MAX_TTL_MINUTES)
 
 
 def _from_struct(stamp: time.struct_time | None) -> datetime | None:

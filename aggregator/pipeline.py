@@ -20,23 +20,43 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .cluster import ClusterDoc, StoryClusterer
-from .config import Config
+from .cluster import StoryClusterer
+from .config import Config, PollingConfig
 from .dedupe import plan_ingest
-from .errors import FeedError, GoneError, NotAFeedError, RetryLaterError
-from .fetch import FetchLimits, fetch, make_client
-from .models import Digest, FeedOutcome, FeedState, FeedStatus, FetchResult, PollReport
-from .normalize import normalize_entry
+from .errors import (
+    AggregatorError,
+    FeedError,
+    FetchError,
+    GoneError,
+    NotAFeedError,
+    RetryLaterError,
+)
+from .fetch import FetchLimits, fetch, is_local, make_client
+from .models import (
+    Digest,
+    FeedOutcome,
+    FeedState,
+    FeedStatus,
+    FeedUpdate,
+    FeedView,
+    FetchResult,
+    PollReport,
+    StoredStory,
+)
+from .normalize import html_to_text, normalize_entry
 from .parse import parse_feed
 from .schedule import next_after_error, next_after_success
-from .store import ClusterMember, FeedUpdate, Store, StoredStory
+from .store import Store
 
-__all__ = ["build_digest", "check_feed", "cluster_pending", "poll"]
+__all__ = ["build_digest", "check_feed", "cluster_pending", "feed_report", "poll"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[FeedOutcome], None]
 FetchOutcome: TypeAlias = FetchResult | FeedError
+# An article older than this before the newest one being placed starts its own story instead
+# of making clustering load every story since its date (a feed's archive item, say).
+CATCH_UP = timedelta(days=7)
 
 
 def poll(
@@ -58,51 +78,86 @@ def poll(
     rng = rng or random.Random()
     store.sync_feeds(config.feeds, now)
     feeds = store.due_feeds(now, ignore_schedule=all_feeds)
-    fetched = asyncio.run(_fetch_all(feeds, config, client, now))
-    # When every fetch failed before any server answered, the network is down: that is not
-    # the feeds' fault, so it does not count against them.
-    network_down = len(fetched) > 1 and all(
-        isinstance(r, FeedError) and getattr(r, "status", None) is None and not _is_local(f)
-        for f, r in fetched
-    )
+    fetched = asyncio.run(_fetch_all(feeds, config.polling, client, now))
+    network_down = _network_down(fetched)
     outcomes: list[FeedOutcome] = []
-    new_total = 0
     for feed, result in fetched:
-        outcome = _ingest_one(store, config, feed, result, now, rng, network_down=network_down)
-        new_total += outcome.new_articles
+        try:
+            outcome = _ingest_one(store, config, feed, result, now, rng, network_down=network_down)
+        except FeedError as e:
+            outcome = _record_failure(store, config, feed, e, now, rng, network_down=False)
+        except AggregatorError:
+            raise  # the database or the config: fatal, and the user's to fix
+        except Exception as e:  # a bug met on one feed's data: log it whole, go on with the rest
+            log.exception("%s: unexpected failure", feed.url)
+            error = FeedError(feed.url, f"internal error ({type(e).__name__}: {e})")
+            outcome = _record_failure(store, config, feed, error, now, rng, network_down=False)
+        log.info("%s: %s %s", feed.url, outcome.status, outcome.message or "")
         outcomes.append(outcome)
         if progress is not None:
             progress(outcome)
     touched = cluster_pending(store, config, now=now)
     return PollReport(
         outcomes=tuple(outcomes),
-        new_articles=new_total,
+        new_articles=sum(o.new_articles for o in outcomes),
         stories_touched=touched,
         seconds=time.perf_counter() - started,
     )
 
 
-def _is_local(feed: FeedState) -> bool:
-    return "://" not in feed.fetch_url or feed.fetch_url.startswith("file://")
+def _network_down(fetched: Sequence[tuple[FeedState, FetchOutcome]]) -> bool:
+    """Every fetch failed before any server answered, on two hosts or more: the network is down.
+
+    That is not the feeds' fault, so it does not count against them. A single dead host is
+    that host's problem, and counts.
+    """
+    hosts = set()
+    for feed, result in fetched:
+        if is_local(feed.fetch_url):
+            return False
+        if not isinstance(result, FetchError) or result.status is not None:
+            return False
+        hosts.add(_host(feed.fetch_url))
+    return len(hosts) >= 2
+
+
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+
+
+def _limits(polling: PollingConfig) -> FetchLimits:
+    return FetchLimits(
+        timeout=polling.timeout, max_bytes=polling.max_bytes, max_redirects=polling.max_redirects
+    )
+
+
+def _client(polling: PollingConfig) -> httpx.AsyncClient:
+    return make_client(
+        user_agent=polling.user_agent, concurrency=polling.concurrency, timeout=polling.timeout
+    )
 
 
 async def _fetch_all(
-    feeds: Sequence[FeedState], config: Config, client: httpx.AsyncClient | None, now: datetime
+    feeds: Sequence[FeedState],
+    polling: PollingConfig,
+    client: httpx.AsyncClient | None,
+    now: datetime,
 ) -> list[tuple[FeedState, FetchOutcome]]:
-    polling = config.polling
-    limits = FetchLimits(
-        timeout=polling.timeout, max_bytes=polling.max_bytes, max_redirects=polling.max_redirects
-    )
+    limits = _limits(polling)
     overall = asyncio.Semaphore(polling.concurrency)
     per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
         lambda: asyncio.Semaphore(polling.per_host)
     )
 
     async def one(http: httpx.AsyncClient, feed: FeedState) -> tuple[FeedState, FetchOutcome]:
-        host = urlsplit(feed.fetch_url).hostname or ""
         # Wait for the host's slot before taking one of the overall slots, so a slow host
         # never holds slots that other hosts could use.
-        host_slot = per_host[host] if polling.per_host else contextlib.nullcontext()
+        host_slot = (
+            per_host[_host(feed.fetch_url)] if polling.per_host else contextlib.nullcontext()
+        )
         async with host_slot, overall:
             try:
                 result = await fetch(
@@ -115,13 +170,14 @@ async def _fetch_all(
                 )
             except FeedError as e:
                 return feed, e
+            except Exception as e:  # a bug met on one feed: log it whole, never abort the rest
+                log.exception("%s: unexpected failure while fetching", feed.url)
+                return feed, FetchError(feed.url, f"internal error ({type(e).__name__}: {e})")
             return feed, result
 
     if client is not None:
         return list(await asyncio.gather(*(one(client, f) for f in feeds)))
-    async with make_client(
-        user_agent=polling.user_agent, concurrency=polling.concurrency, timeout=polling.timeout
-    ) as http:
+    async with _client(polling) as http:
         return list(await asyncio.gather(*(one(http, f) for f in feeds)))
 
 
@@ -135,10 +191,9 @@ def _ingest_one(
     *,
     network_down: bool,
 ) -> FeedOutcome:
-    interval = config.polling.interval
     if isinstance(result, FeedError):
         return _record_failure(store, config, feed, result, now, rng, network_down=network_down)
-    effective = result.permanent_redirect
+    interval = config.polling.interval
     body = result.body or b""
     body_hash = hashlib.sha256(body).hexdigest()
     # A 304, or a body byte for byte what we parsed last time: nothing can be new.
@@ -147,17 +202,14 @@ def _ingest_one(
         update = FeedUpdate(
             status=status,
             fetched_at=now,
-            next_due=next_after_success(now, interval, rng=rng),
+            next_due=next_after_success(now, interval, ttl_minutes=feed.ttl_minutes, rng=rng),
             etag=result.etag,
             last_modified=result.last_modified,
-            effective_url=effective,
+            effective_url=result.permanent_redirect,
         )
         store.save_poll(feed.id, None, update)
         return FeedOutcome(feed.url, status, message=None if result.not_modified else "unchanged")
-    try:
-        parsed = parse_feed(feed.url, body, result.headers)
-    except FeedError as e:
-        return _record_failure(store, config, feed, e, now, rng, network_down=False)
+    parsed = parse_feed(feed.url, body, result.headers)
     if parsed.warning:
         log.info("%s: parsed despite a problem: %s", feed.url, parsed.warning)
     feed_link = parsed.link if parsed.link and parsed.link.startswith("http") else None
@@ -166,28 +218,30 @@ def _ingest_one(
         for e in parsed.entries
         if (a := normalize_entry(e, feed_url=feed.url, feed_link=feed_link, now=now)) is not None
     ]
-    plan = plan_ingest(
-        articles,
-        known_items=store.known_items(feed.id, (a.item_key for a in articles)),
-        known_links=store.articles_by_canonical(
-            a.canonical_url for a in articles if a.canonical_url
-        ),
+    update = FeedUpdate(
+        status=FeedStatus.OK,
+        fetched_at=now,
+        next_due=next_after_success(now, interval, ttl_minutes=parsed.ttl_minutes, rng=rng),
+        etag=result.etag,
+        last_modified=result.last_modified,
+        body_hash=body_hash,
+        effective_url=result.permanent_redirect,
+        title=html_to_text(parsed.title) or None,
+        site_url=parsed.link,
+        ttl_minutes=parsed.ttl_minutes,
     )
-    new_ids = store.save_poll(
-        feed.id,
-        plan,
-        FeedUpdate(
-            status=FeedStatus.OK,
-            fetched_at=now,
-            next_due=next_after_success(now, interval, ttl_minutes=parsed.ttl_minutes, rng=rng),
-            etag=result.etag,
-            last_modified=result.last_modified,
-            body_hash=body_hash,
-            effective_url=effective,
-            title=parsed.title,
-            site_url=parsed.link,
-        ),
-    )
+    # What is known and what is written in one transaction: a run alongside cannot store the
+    # same article between our look and our write.
+    with store.transaction():
+        plan = plan_ingest(
+            articles,
+            feed_id=feed.id,
+            known_items=store.known_items(feed.id, (a.item_key for a in articles)),
+            known_links=store.articles_by_canonical(
+                a.canonical_url for a in articles if a.canonical_url
+            ),
+        )
+        new_ids = store.save_poll(feed.id, plan, update)
     return FeedOutcome(
         feed.url, FeedStatus.OK, new_articles=len(new_ids), entries=len(parsed.entries)
     )
@@ -225,77 +279,70 @@ def _record_failure(
     return FeedOutcome(feed.url, status, message=error.message)
 
 
-def check_feed(url: str, config: Config) -> tuple[str | None, int]:
+def check_feed(url: str, polling: PollingConfig) -> tuple[str | None, int]:
     """Fetch and parse ``url`` once (for `feeds add`): its title and entry count, or a FeedError."""
 
     async def go() -> FetchResult:
-        polling = config.polling
-        async with make_client(
-            user_agent=polling.user_agent, concurrency=1, timeout=polling.timeout
-        ) as http:
-            return await fetch(
-                http,
-                url,
-                limits=FetchLimits(polling.timeout, polling.max_bytes, polling.max_redirects),
-            )
+        async with _client(polling) as http:
+            return await fetch(http, url, limits=_limits(polling))
 
     result = asyncio.run(go())
-    parsed = parse_feed(url, result.body or b"", result.headers)
-    return parsed.title, len(parsed.entries)
+    if result.body is None:  # pragma: no cover - no validators were sent
+        raise FeedError(url, "the server sent no body")
+    parsed = parse_feed(url, result.body, result.headers)
+    return html_to_text(parsed.title) or None, len(parsed.entries)
 
 
 # --- clustering -------------------------------------------------------------------------------
 
 
-def _doc(member: ClusterMember) -> ClusterDoc:
-    return ClusterDoc(
-        key=member.article_id,
-        title=member.title,
-        summary=member.summary,
-        source=member.source,
-        published=member.published,
-        story=member.story_id,
-    )
-
-
 def cluster_pending(store: Store, config: Config, *, now: datetime) -> int:
     """Place every article not yet in a story; return how many stories changed.
 
-    Works from what is stored, not from this poll's list, so articles stored by a run that
-    died before clustering are placed by the next one.
+    Works from what is stored, not from this poll's list, so articles stored by a run that died
+    before clustering are placed by the next one. Reading and writing are one transaction, so
+    two runs never place the same articles twice.
     """
-    pending = [_doc(m) for m in store.cluster_members(store.unclustered_article_ids())]
-    if not pending:
-        return 0
-    window = config.clustering.window
-    active = [_doc(m) for m in store.active_members(since=pending[0].published - window)]
-    probe = StoryClusterer(config.clustering)
-    vocabulary = {t for d in (*pending, *active) for t in probe.terms(d)}
-    clusterer = StoryClusterer(
-        config.clustering,
-        document_frequencies=store.document_frequencies(vocabulary),
-        documents=store.document_count(),
-    )
-    clusterer.load(active)
-    placed = [clusterer.add(doc) for doc in pending]
-    # Stories merged later in the run take along the articles placed in them earlier.
-    resolve = clusterer.resolve
-    placements = [(p.article, resolve(p.story), p.similarity) for p in placed]
-    new_stories = {
-        p.story: p.article for p in placed if p.new_story and resolve(p.story) == p.story
-    }
-    merged = [(resolve(s), absorbed) for s, absorbed in clusterer.merges if absorbed > 0]
-    summaries = [clusterer.summary(key) for key in sorted(clusterer.touched)]
-    store.save_clustering(
-        placements=placements,
-        new_story_keys=new_stories,
-        merged=merged,
-        stories=[StoredStory(s.story, s.title, s.terms) for s in summaries],
-        df_increments=dict(clusterer.df_increments),
-        documents=clusterer.documents,
-        now=now,
-    )
+    with store.transaction():
+        pending = store.unclustered()
+        if not pending:
+            return 0
+        window = config.clustering.window
+        start = max(pending[0].published, pending[-1].published - CATCH_UP)
+        active = store.active(since=start - window)
+        probe = StoryClusterer(config.clustering)
+        vocabulary = {t for d in (*pending, *active) for t in probe.terms(d)}
+        clusterer = StoryClusterer(
+            config.clustering,
+            document_frequencies=store.document_frequencies(vocabulary),
+            documents=store.document_count(),
+        )
+        clusterer.load(active)
+        placed = [clusterer.add(doc) for doc in pending]
+        # Stories merged later in the run take along the articles placed in them earlier.
+        resolve = clusterer.resolve
+        placements = [(p.article, resolve(p.story), p.similarity) for p in placed]
+        new_stories = {
+            p.story: p.article for p in placed if p.new_story and resolve(p.story) == p.story
+        }
+        merged = [(resolve(s), absorbed) for s, absorbed in clusterer.merges if absorbed > 0]
+        summaries = [clusterer.summary(key) for key in sorted(clusterer.touched)]
+        store.save_clustering(
+            placements=placements,
+            new_story_keys=new_stories,
+            merged=merged,
+            stories=[StoredStory(s.story, s.title, s.terms) for s in summaries],
+            df_increments=dict(clusterer.df_increments),
+            documents=clusterer.documents,
+            now=now,
+        )
     return len(summaries)
+
+
+def feed_report(config: Config, store: Store, *, now: datetime | None = None) -> list[FeedView]:
+    """Every configured feed with its polling state (the config's feeds are synced first)."""
+    store.sync_feeds(config.feeds, now or datetime.now(UTC))
+    return store.feed_views()
 
 
 # --- digest -----------------------------------------------------------------------------------

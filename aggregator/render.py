@@ -7,17 +7,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
 
-from .models import ArticleView, Digest, StoryView
+from .models import ArticleView, Digest, FeedView, StoryView
+
+if TYPE_CHECKING:
+    from .evaluate import EvalReport
 
 __all__ = [
     "FORMATS",
     "render_articles",
     "render_digest",
+    "render_eval",
     "render_feeds",
     "render_stories",
     "render_story",
@@ -66,10 +70,6 @@ def _when(value: datetime) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _stamp(stored: str) -> str:
-    return _when(datetime.fromisoformat(stored))
 
 
 def _sources(story: StoryView, most: int = 6) -> str:
@@ -239,22 +239,36 @@ def render_articles(articles: Sequence[ArticleView]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_feeds(rows: Sequence[dict[str, Any]]) -> str:
-    if not rows:
+def render_feeds(feeds: Sequence[FeedView]) -> str:
+    if not feeds:
         return "No feeds. Add one with: aggregator feeds add URL\n"
     lines = []
-    for row in rows:
-        name = row["title"] or row["url"]
-        lines.append(f"{name}  [{row['status']}]")
-        lines.append(f"    {row['url']}")
-        if row.get("effective_url"):
-            lines.append(f"    moved to {row['effective_url']}")
-        if row.get("error_count"):
-            lines.append(f"    {row['error_count']} error(s) in a row; last: {row['last_error']}")
-        success = row.get("last_success_at")
-        due = row.get("next_due_at")
+    for feed in feeds:
+        lines.append(f"{feed.title or feed.url}  [{feed.status}]")
+        lines.append(f"    {feed.url}")
+        if feed.effective_url:
+            lines.append(f"    moved to {feed.effective_url}")
+        if feed.error_count:
+            lines += _wrap(f"{feed.error_count} error(s) in a row; last: {feed.last_error}", "    ")
+        success = _when(feed.last_success) if feed.last_success else "never"
+        due = _when(feed.next_due) if feed.next_due else "now"
         lines.append(
-            f"    last success {_stamp(success) if success else 'never'}, "
-            f"next due {_stamp(due) if due else 'now'}, {row['item_count']} items"
+            f"    last success {success}, next due {due}, {_count(feed.item_count, 'item')}"
         )
     return "\n".join(lines) + "\n"
+
+
+def render_eval(report: EvalReport) -> str:
+    b, p = report.bcubed, report.pairwise
+    return "\n".join(
+        [
+            f"items              {report.items:,}",
+            f"true stories       {report.true_stories:,}",
+            f"predicted stories  {report.predicted_stories:,}",
+            f"B3  precision {b.precision:.4f}  recall {b.recall:.4f}  F1 {b.f1:.4f}",
+            f"pairwise  precision {p.precision:.4f}  recall {p.recall:.4f}  F1 {p.f1:.4f}",
+            f"ARI                {report.ari:.4f}",
+            f"speed              {report.docs_per_second:,.0f} documents/s",
+            "",
+        ]
+    )

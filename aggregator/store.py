@@ -10,28 +10,34 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from .dedupe import IngestPlan
+from .dedupe import IngestPlan, StoredLink
 from .errors import NotFoundError, StorageError
 from .models import (
     Article,
     ArticleView,
+    ClusterDoc,
     Duplicate,
     FeedConfig,
     FeedState,
     FeedStatus,
+    FeedUpdate,
+    FeedView,
+    StoredStory,
     StoryView,
 )
 
-__all__ = ["ClusterMember", "FeedUpdate", "Store", "StoredStory", "open_store"]
+__all__ = ["MIGRATIONS", "Store", "open_store"]
 
 BUSY_TIMEOUT_MS = 5000
+# Distinct feeds that carry a story's articles, copies included: its number of sources.
+_SOURCE_COUNT = """SELECT COUNT(DISTINCT i.feed_id) FROM story_articles sa
+                   JOIN items i ON i.article_id = sa.article_id WHERE sa.story_id = stories.id"""
 
 
 def ts(value: datetime) -> str:
@@ -58,8 +64,10 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         CREATE TABLE feeds (
             id INTEGER PRIMARY KEY,
             url TEXT NOT NULL UNIQUE,          -- as configured
-            title TEXT,                        -- from config, else from the feed
+            title TEXT,                        -- from the config
+            feed_title TEXT,                   -- from the feed itself
             site_url TEXT,
+            ttl_minutes INTEGER,               -- the feed's own <ttl>
             tags TEXT NOT NULL DEFAULT '[]',   -- JSON list
             enabled INTEGER NOT NULL DEFAULT 1,-- 0 once removed from the config
             effective_url TEXT,                -- after permanent redirects
@@ -148,46 +156,6 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m001_initial
 # --- values the store hands back ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FeedUpdate:
-    """What a poll learned about a feed, written with its articles in one transaction."""
-
-    status: FeedStatus
-    fetched_at: datetime
-    next_due: datetime
-    error: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    body_hash: str | None = None
-    effective_url: str | None = None
-    title: str | None = None
-    site_url: str | None = None
-    retry_after: datetime | None = None
-    gone: bool = False
-    counts_as_failure: bool = True  # False when the whole network was down, not this feed
-
-
-@dataclass(frozen=True)
-class ClusterMember:
-    """An article as the clusterer sees it."""
-
-    article_id: int
-    title: str
-    summary: str
-    source: str
-    published: datetime
-    story_id: int | None = None
-
-
-@dataclass(frozen=True)
-class StoredStory:
-    """What the pipeline writes for a story after clustering."""
-
-    id: int
-    title: str
-    terms: tuple[str, ...]
-
-
 class Store:
     """The aggregator database. Use ``open_store`` to get one."""
 
@@ -202,7 +170,14 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """One write transaction, taken up front so a busy database waits instead of failing."""
+        """One write transaction, taken up front so a busy database waits instead of failing.
+
+        Inside another transaction it joins that one, so the pipeline can make a read and the
+        write that depends on it one atomic step.
+        """
+        if self.db.conn.in_transaction:
+            yield
+            return
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as e:
@@ -247,8 +222,9 @@ class Store:
                     """INSERT INTO feeds (url, title, tags, added_at, enabled)
                        VALUES (?, ?, ?, ?, 1)
                        ON CONFLICT(url) DO UPDATE SET
-                         title = COALESCE(excluded.title, feeds.title),
-                         tags = excluded.tags, enabled = 1""",
+                         title = excluded.title, tags = excluded.tags, enabled = 1,
+                         -- a gone feed removed and added again gets another chance
+                         gone = CASE WHEN feeds.enabled = 0 THEN 0 ELSE feeds.gone END""",
                     [feed.url, feed.title, json.dumps(list(feed.tags)), ts(now)],
                 )
             for row in self._rows("SELECT id, url FROM feeds WHERE enabled = 1"):
@@ -259,9 +235,26 @@ class Store:
         where = "WHERE enabled = 1" if enabled_only else ""
         return [_feed_state(r) for r in self._rows(f"SELECT * FROM feeds {where} ORDER BY id")]
 
-    def feed_rows(self) -> list[dict[str, Any]]:
-        """Every enabled feed with all its columns, for `feeds list`."""
-        return self._rows("SELECT * FROM feeds WHERE enabled = 1 ORDER BY id")
+    def feed_views(self) -> list[FeedView]:
+        """Every enabled feed with its polling state, for `feeds list`."""
+        return [
+            FeedView(
+                url=r["url"],
+                effective_url=r["effective_url"],
+                title=r["title"] or r["feed_title"],
+                tags=tuple(json.loads(r["tags"] or "[]")),
+                status=r["status"],
+                last_success=dt(r["last_success_at"]),
+                last_error=r["last_error"],
+                last_error_at=dt(r["last_error_at"]),
+                error_count=r["error_count"],
+                next_due=dt(r["next_due_at"]),
+                item_count=r["item_count"],
+                fetch_count=r["fetch_count"],
+                not_modified_count=r["not_modified_count"],
+            )
+            for r in self._rows("SELECT * FROM feeds WHERE enabled = 1 ORDER BY id")
+        ]
 
     def due_feeds(self, now: datetime, *, ignore_schedule: bool = False) -> list[FeedState]:
         """Feeds to fetch now. Gone feeds and a server's Retry-After are always respected."""
@@ -283,15 +276,24 @@ class Store:
             found.update(r["item_key"] for r in rows)
         return found
 
-    def articles_by_canonical(self, urls: Iterable[str]) -> dict[str, int]:
+    def articles_by_canonical(self, urls: Iterable[str]) -> dict[str, StoredLink]:
         urls = list(set(urls))
-        found: dict[str, int] = {}
+        found: dict[str, StoredLink] = {}
         for chunk in _chunks(urls, 500):
             marks = ",".join("?" * len(chunk))
             rows = self._rows(
-                f"SELECT id, canonical_url FROM articles WHERE canonical_url IN ({marks})", chunk
+                f"""SELECT id, feed_id, guid, content_hash, canonical_url FROM articles
+                    WHERE canonical_url IN ({marks})""",
+                chunk,
             )
-            found.update({r["canonical_url"]: r["id"] for r in rows})
+            found.update(
+                {
+                    r["canonical_url"]: StoredLink(
+                        r["id"], r["feed_id"], r["guid"], r["content_hash"]
+                    )
+                    for r in rows
+                }
+            )
         return found
 
     def save_poll(self, feed_id: int, plan: IngestPlan | None, update: FeedUpdate) -> list[int]:
@@ -307,8 +309,19 @@ class Store:
                     new_ids.append(self._insert_article(feed_id, article))
                 for article, original_id in plan.duplicates:
                     self._insert_item(feed_id, original_id, article)
+                # A copy seen in another feed adds an outlet to its article's story.
+                self._recount_sources([original for _, original in plan.duplicates])
             self._update_feed(feed_id, update, entries=len(new_ids))
         return new_ids
+
+    def _recount_sources(self, article_ids: list[int]) -> None:
+        for chunk in _chunks(article_ids, 500):
+            marks = ",".join("?" * len(chunk))
+            self.db.execute(
+                f"""UPDATE stories SET source_count = ({_SOURCE_COUNT}) WHERE id IN (
+                      SELECT story_id FROM story_articles WHERE article_id IN ({marks}))""",
+                chunk,
+            )
 
     def _insert_article(self, feed_id: int, article: Article) -> int:
         cursor = self.db.execute(
@@ -358,8 +371,9 @@ class Store:
                  last_modified = CASE WHEN :ok AND :lm IS NOT NULL THEN :lm ELSE last_modified END,
                  body_hash = COALESCE(:body_hash, body_hash),
                  effective_url = COALESCE(:effective_url, effective_url),
-                 title = COALESCE(title, :title),
-                 site_url = COALESCE(:site_url, site_url)
+                 feed_title = COALESCE(:title, feed_title),
+                 site_url = COALESCE(:site_url, site_url),
+                 ttl_minutes = CASE WHEN :body_hash IS NOT NULL THEN :ttl ELSE ttl_minutes END
                WHERE id = :id""",
             {
                 "id": feed_id,
@@ -379,13 +393,14 @@ class Store:
                 "effective_url": u.effective_url,
                 "title": u.title,
                 "site_url": u.site_url,
+                "ttl": u.ttl_minutes,
             },
         )
 
     def failing_feeds(self, *, since: datetime) -> list[tuple[str, str]]:
         """Feeds with no success since ``since`` that have failed: (name, last error)."""
         rows = self._rows(
-            """SELECT COALESCE(title, url) AS name, last_error FROM feeds
+            """SELECT COALESCE(title, feed_title, url) AS name, last_error FROM feeds
                WHERE enabled = 1 AND error_count > 0 AND last_error IS NOT NULL
                  AND COALESCE(last_success_at, added_at) < ?
                ORDER BY name""",
@@ -394,13 +409,6 @@ class Store:
         return [(r["name"], r["last_error"]) for r in rows]
 
     # -- clustering state --
-
-    def unclustered_article_ids(self) -> list[int]:
-        rows = self._rows(
-            """SELECT a.id FROM articles a LEFT JOIN story_articles sa ON sa.article_id = a.id
-               WHERE sa.article_id IS NULL ORDER BY a.id"""
-        )
-        return [r["id"] for r in rows]
 
     def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
         terms = list(set(terms))
@@ -414,28 +422,23 @@ class Store:
     def document_count(self) -> int:
         return int(self.get_meta("documents") or 0)
 
-    def cluster_members(self, article_ids: Iterable[int]) -> list[ClusterMember]:
-        ids = list(article_ids)
-        members: list[ClusterMember] = []
-        for chunk in _chunks(ids, 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._rows(
-                f"""SELECT a.id, a.title, a.summary, a.published, sa.story_id,
-                           COALESCE(f.title, f.url) AS source
-                    FROM articles a JOIN feeds f ON f.id = a.feed_id
-                    LEFT JOIN story_articles sa ON sa.article_id = a.id
-                    WHERE a.id IN ({marks})""",
-                chunk,
-            )
-            members.extend(_member(r) for r in rows)
-        members.sort(key=lambda m: (m.published, m.article_id))
-        return members
+    def unclustered(self) -> list[ClusterDoc]:
+        """Articles in no story yet, in time order."""
+        rows = self._rows(
+            """SELECT a.id, a.title, a.summary, a.published, NULL AS story_id,
+                      COALESCE(f.title, f.feed_title, f.url) AS source
+               FROM articles a JOIN feeds f ON f.id = a.feed_id
+               LEFT JOIN story_articles sa ON sa.article_id = a.id
+               WHERE sa.article_id IS NULL
+               ORDER BY a.published, a.id"""
+        )
+        return [_doc(r) for r in rows]
 
-    def active_members(self, since: datetime) -> list[ClusterMember]:
+    def active(self, since: datetime) -> list[ClusterDoc]:
         """Articles of stories still open to new articles: last seen at or after ``since``."""
         rows = self._rows(
             """SELECT a.id, a.title, a.summary, a.published, sa.story_id,
-                      COALESCE(f.title, f.url) AS source
+                      COALESCE(f.title, f.feed_title, f.url) AS source
                FROM stories s
                JOIN story_articles sa ON sa.story_id = s.id
                JOIN articles a ON a.id = sa.article_id
@@ -444,7 +447,7 @@ class Store:
                ORDER BY a.published, a.id""",
             [ts(since)],
         )
-        return [_member(r) for r in rows]
+        return [_doc(r) for r in rows]
 
     def save_clustering(
         self,
@@ -511,12 +514,10 @@ class Store:
 
     def _refresh_story(self, story_id: int, story: StoredStory, now: datetime) -> None:
         self.db.execute(
-            """UPDATE stories SET
+            f"""UPDATE stories SET
                  title = ?, terms = ?, updated_at = ?,
                  size = (SELECT COUNT(*) FROM story_articles WHERE story_id = stories.id),
-                 source_count = (
-                   SELECT COUNT(DISTINCT i.feed_id) FROM story_articles sa
-                   JOIN items i ON i.article_id = sa.article_id WHERE sa.story_id = stories.id),
+                 source_count = ({_SOURCE_COUNT}),
                  first_seen = (
                    SELECT MIN(a.published) FROM story_articles sa
                    JOIN articles a ON a.id = sa.article_id WHERE sa.story_id = stories.id),
@@ -568,9 +569,10 @@ class Store:
         sources = [
             r["name"]
             for r in self._rows(
-                """SELECT DISTINCT COALESCE(f.title, f.url) AS name FROM story_articles sa
+                # One name per feed (as source_count counts them), duplicates' feeds included.
+                """SELECT COALESCE(f.title, f.feed_title, f.url) AS name FROM story_articles sa
                    JOIN items i ON i.article_id = sa.article_id JOIN feeds f ON f.id = i.feed_id
-                   WHERE sa.story_id = ? ORDER BY name""",
+                   WHERE sa.story_id = ? GROUP BY f.id ORDER BY name, f.id""",
                 [row["id"]],
             )
         ]
@@ -599,7 +601,7 @@ class Store:
         return self._article_views(where, params, order="a.published DESC, a.id DESC", limit=limit)
 
     def search(self, query: str, *, limit: int) -> list[ArticleView]:
-        """Full-text search over titles and summaries, best match first."""
+        """Full-text search over titles and summaries, newest first (news ages fast)."""
         return self._article_views(
             "a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH :q)",
             {"q": _fts_query(query)},
@@ -611,7 +613,7 @@ class Store:
         self, where: str, params: dict[str, Any], *, order: str, limit: int = 0
     ) -> list[ArticleView]:
         sql = f"""SELECT a.id, a.title, a.url, a.summary, a.published, a.first_seen,
-                         sa.story_id, sa.similarity, COALESCE(f.title, f.url) AS feed
+                         sa.story_id, sa.similarity, COALESCE(f.title, f.feed_title, f.url) AS feed
                   FROM articles a JOIN feeds f ON f.id = a.feed_id
                   LEFT JOIN story_articles sa ON sa.article_id = a.id
                   WHERE {where} ORDER BY {order}"""
@@ -641,7 +643,7 @@ class Store:
         for chunk in _chunks(article_ids, 500):
             marks = ",".join("?" * len(chunk))
             rows = self._rows(
-                f"""SELECT i.article_id, i.url, COALESCE(f.title, f.url) AS feed
+                f"""SELECT i.article_id, i.url, COALESCE(f.title, f.feed_title, f.url) AS feed
                     FROM items i JOIN feeds f ON f.id = i.feed_id
                     JOIN articles a ON a.id = i.article_id
                     WHERE i.article_id IN ({marks})
@@ -740,17 +742,18 @@ def _feed_state(r: dict[str, Any]) -> FeedState:
         last_error=r["last_error"],
         last_success=dt(r["last_success_at"]),
         gone=bool(r["gone"]),
+        ttl_minutes=r["ttl_minutes"],
     )
 
 
-def _member(r: dict[str, Any]) -> ClusterMember:
-    return ClusterMember(
-        article_id=r["id"],
+def _doc(r: dict[str, Any]) -> ClusterDoc:
+    return ClusterDoc(
+        key=r["id"],
         title=r["title"],
         summary=r["summary"],
         source=r["source"],
         published=_dt(r["published"]),
-        story_id=r["story_id"],
+        story=r["story_id"],
     )
 
 

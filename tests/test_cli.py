@@ -210,7 +210,7 @@ def test_feeds_add_checks_and_remove(
     assert result.exit_code == 1 and "HTML page, not a feed" in result.stderr
     result = runner.invoke(cli, [*args, "feeds", "add", good, "--tag", "test"])
     assert result.exit_code == 0, result.output
-    assert "Good, 1 items" in result.stdout
+    assert "Good, 1 item " in result.stdout
     text = path.read_text()
     assert good in text and "my precious comment" in text
     again = runner.invoke(cli, [*args, "feeds", "add", good])
@@ -325,3 +325,47 @@ def test_run_with_an_email_section_says_mail_is_not_sent_yet(
     assert result.exit_code == 0
     assert "email delivery is not available yet" in result.stderr
     assert result.stdout.startswith("aggregator digest:")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["stories", "--since", "1000000d"], "more than a century"),
+        (["stories", "--since", "24"], "with a unit"),
+        (["stories", "--limit", "-1"], "--limit"),
+        (["stories", "--min-size", "0"], "--min-size"),
+        (["search", "   "], "at least one word"),
+    ],
+)
+def test_bad_options_exit_2_without_a_traceback(
+    offline_db: Path, runner: CliRunner, args: list[str], message: str
+) -> None:
+    result = runner.invoke(cli, ["--config", str(OFFLINE), "--db", str(offline_db), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_quiet_run_with_email_prints_only_the_digest(tmp_path: Path, runner: CliRunner) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"database: x.db\nfeeds:\n  - {EXAMPLES / 'feeds' / 'tech-quarter.xml'}\n"
+        "email:\n  smtp_host: 127.0.0.1\n  from: me@example.org\n  to: [me@example.org]\n"
+    )
+    result = runner.invoke(cli, ["--config", str(config), "-q", "run"])
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_feeds_add_creates_the_config_it_is_given(tmp_path: Path, runner: CliRunner) -> None:
+    path = tmp_path / "new.yaml"
+    result = runner.invoke(
+        cli, ["--config", str(path), "feeds", "add", "--no-check", "https://a.example/rss"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "https://a.example/rss" in path.read_text()
+
+
+def test_a_malformed_feed_url_in_the_config_exits_2(tmp_path: Path, runner: CliRunner) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("feeds:\n  - 'http://[::1/feed'\n")
+    result = runner.invoke(cli, ["--config", str(path), "poll"])
+    assert result.exit_code == 2 and "not a valid URL" in result.stderr

@@ -210,7 +210,7 @@ def test_email_to_may_be_a_single_address(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "attribute", "expected"),
     [
-        ("polling:\n  interval: 90\n", "interval", timedelta(minutes=90)),
+        ("polling:\n  interval: 90m\n", "interval", timedelta(minutes=90)),
         ("polling:\n  interval: 2h\n", "interval", timedelta(hours=2)),
         ("polling:\n  interval: '45m'\n", "interval", timedelta(minutes=45)),
         ("polling:\n  interval: 1d\n", "interval", timedelta(days=1)),
@@ -225,13 +225,26 @@ def test_polling_durations(tmp_path: Path, text: str, attribute: str, expected: 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(12, timedelta(hours=12)), ("90m", timedelta(minutes=90)), ("2d", timedelta(days=2))],
+    [("12h", timedelta(hours=12)), ("90m", timedelta(minutes=90)), ("2d", timedelta(days=2))],
 )
-def test_clustering_window_bare_number_is_hours(
-    tmp_path: Path, value: object, expected: timedelta
-) -> None:
+def test_clustering_window(tmp_path: Path, value: object, expected: timedelta) -> None:
     config = load(tmp_path, f"clustering:\n  window: {value}\n")
     assert config.clustering.window == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["polling:\n  interval: 90\n", "clustering:\n  window: 12\n", "digest:\n  since: 24\n"],
+)
+def test_a_duration_needs_its_unit(tmp_path: Path, text: str) -> None:
+    """A bare 24 reads as minutes to some and hours to others: say which."""
+    with pytest.raises(ConfigError, match="with a unit, such as 90s, 30m, 6h or 7d"):
+        load(tmp_path, text)
+
+
+def test_absurd_durations_are_refused_not_overflowed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="more than a century"):
+        load(tmp_path, "polling:\n  interval: 99999999999d\n")
 
 
 def test_digest_since_all_means_no_limit(tmp_path: Path) -> None:
@@ -239,24 +252,21 @@ def test_digest_since_all_means_no_limit(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "bare_unit", "expected"),
+    ("value", "expected"),
     [
-        (90, "m", timedelta(minutes=90)),
-        (10, "s", timedelta(seconds=10)),
-        (12, "h", timedelta(hours=12)),
-        ("36h", "m", timedelta(hours=36)),
-        ("7d", "m", timedelta(days=7)),
-        ("1w", "m", timedelta(weeks=1)),
-        ("30s", "m", timedelta(seconds=30)),
-        (" 15 m ", "s", timedelta(minutes=15)),
-        ("1.5h", "m", timedelta(minutes=90)),
+        ("36h", timedelta(hours=36)),
+        ("7d", timedelta(days=7)),
+        ("1w", timedelta(weeks=1)),
+        ("30s", timedelta(seconds=30)),
+        (" 15 m ", timedelta(minutes=15)),
+        ("1.5h", timedelta(minutes=90)),
     ],
 )
-def test_parse_duration(value: object, bare_unit: str, expected: timedelta) -> None:
-    assert parse_duration(value, bare_unit=bare_unit) == expected
+def test_parse_duration(value: object, expected: timedelta) -> None:
+    assert parse_duration(value) == expected
 
 
-@pytest.mark.parametrize("value", [True, None, [], "soon", "5 hours", "-3h", "h"])
+@pytest.mark.parametrize("value", [True, None, [], "soon", "5 hours", "-3h", "h", 90, "90", "²h"])
 def test_parse_duration_rejects(value: object) -> None:
     with pytest.raises(ConfigError, match=r"digest\.since"):
         parse_duration(value, where="digest.since")
@@ -370,7 +380,7 @@ def test_env_overrides_file_value(tmp_path: Path) -> None:
 
 def test_env_sets_value_absent_from_file(tmp_path: Path) -> None:
     path = write(tmp_path, "feeds: []\n")
-    environ = {"AGGREGATOR_DIGEST_FORMAT": "markdown", "AGGREGATOR_CLUSTERING_WINDOW": "12"}
+    environ = {"AGGREGATOR_DIGEST_FORMAT": "markdown", "AGGREGATOR_CLUSTERING_WINDOW": "12h"}
     config = load_config(path, environ=environ)
     assert config.digest.format == "markdown"
     assert config.clustering.window == timedelta(hours=12)
@@ -427,7 +437,7 @@ feeds:
   - url: https://b.example/atom
     title: B
 polling:
-  interval: 30  # half an hour
+  interval: 30m  # half an hour
 """
 
 
@@ -458,7 +468,7 @@ def test_add_feed_keeps_comments_and_loads_back(tmp_path: Path) -> None:
 def test_add_feed_keeps_comment_of_following_section_in_place(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "feeds:\n  - https://a.example/rss\n# how often\npolling:\n  interval: 30\n",
+        "feeds:\n  - https://a.example/rss\n# how often\npolling:\n  interval: 30m\n",
     )
     add_feed_to_file(path, FeedConfig(url="https://b.example/rss"))
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -530,7 +540,7 @@ def test_remove_last_feed_keeps_comment_of_following_section(tmp_path: Path) -> 
     path = write(
         tmp_path,
         "feeds:\n  - https://a.example/rss\n  - https://b.example/rss\n"
-        "# how often\npolling:\n  interval: 30\n",
+        "# how often\npolling:\n  interval: 30m\n",
     )
     remove_feed_from_file(path, "https://b.example/rss")
     assert "# how often" in path.read_text(encoding="utf-8")
@@ -643,3 +653,16 @@ def test_edit_refuses_non_mapping_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         remove_feed_from_file(path, "https://a.example/rss")
     assert path.read_text(encoding="utf-8") == "- https://a.example/rss\n"
+
+
+def test_feeds_list_items_with_the_dash_alone_on_a_line(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "feeds:\n  - https://a.example/rss\n  -\n    url: https://b.example/rss\n"
+        "    title: B\npolling: {}\n"
+    )
+    add_feed_to_file(path, FeedConfig("https://c.example/rss"))
+    remove_feed_from_file(path, "https://b.example/rss")
+    assert path.read_text() == (
+        "feeds:\n  - https://a.example/rss\n  - https://c.example/rss\npolling: {}\n"
+    )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from aggregator.dedupe import IngestPlan, plan_ingest, shared_links
+from aggregator.dedupe import IngestPlan, StoredLink, plan_ingest, shared_links
 from aggregator.models import Article
 from aggregator.normalize import content_hash
 
@@ -32,12 +32,23 @@ def article(
     )
 
 
+FEED_ID = 1  # the feed being ingested
+OTHER_FEED_ID = 2
+
+
 def plan(
     articles: list[Article],
     known_items: set[str] | None = None,
     known_links: dict[str, int] | None = None,
 ) -> IngestPlan:
-    return plan_ingest(articles, known_items=known_items or set(), known_links=known_links or {})
+    """Plan for feed FEED_ID, where ``known_links`` were stored from another feed."""
+    links = {
+        url: StoredLink(id_, OTHER_FEED_ID, None, "other")
+        for url, id_ in (known_links or {}).items()
+    }
+    return plan_ingest(
+        articles, feed_id=FEED_ID, known_items=known_items or set(), known_links=links
+    )
 
 
 def titles(articles: tuple[Article, ...]) -> list[str]:
@@ -238,8 +249,32 @@ def test_second_fetch_of_same_items_is_all_seen() -> None:
 def test_plan_does_not_change_its_inputs() -> None:
     batch = [article("A", guid="g1", link=HOME), article("B", guid="g2", link=HOME)]
     known_items: set[str] = set()
-    known_links = {"https://x.example/": 1}
-    plan_ingest(batch, known_items=known_items, known_links=known_links)
+    known_links = {"https://x.example/": StoredLink(1, OTHER_FEED_ID, None, "h")}
+    plan_ingest(batch, feed_id=FEED_ID, known_items=known_items, known_links=known_links)
     assert [a.canonical_url for a in batch] == [HOME, HOME]
     assert known_items == set()
-    assert known_links == {"https://x.example/": 1}
+    assert known_links == {"https://x.example/": StoredLink(1, OTHER_FEED_ID, None, "h")}
+
+
+def test_a_link_this_feed_gave_another_item_before_is_not_an_identity() -> None:
+    """A feed that points each day's item at its home page: the new item is new, not a copy."""
+    today = article("Tuesday's note", guid="day2", link=HOME)
+    stored = {HOME: StoredLink(7, FEED_ID, "day1", content_hash("Monday's note", ""))}
+    result = plan_ingest([today], feed_id=FEED_ID, known_items=set(), known_links=stored)
+    assert titles(result.new) == ["Tuesday's note"] and result.duplicates == ()
+    assert result.new[0].canonical_url is None and result.new[0].url == HOME
+
+
+def test_the_same_text_under_a_new_guid_is_the_same_item() -> None:
+    """Guid churn: a feed that regenerates guids does not make its items new."""
+    again = article("Monday's note", guid="regenerated", link=HOME)
+    stored = {HOME: StoredLink(7, FEED_ID, "day1", again.content_hash)}
+    result = plan_ingest([again], feed_id=FEED_ID, known_items=set(), known_links=stored)
+    assert result.new == () and [i for _, i in result.duplicates] == [7]
+
+
+def test_the_same_link_from_another_feed_is_a_copy() -> None:
+    copy = article("Wire story", guid="other-guid", link=HOME)
+    stored = {HOME: StoredLink(7, OTHER_FEED_ID, "day1", "x")}
+    result = plan_ingest([copy], feed_id=FEED_ID, known_items=set(), known_links=stored)
+    assert result.new == () and [(a.title, i) for a, i in result.duplicates] == [("Wire story", 7)]

@@ -101,3 +101,11 @@ def test_dev_set_reaches_the_floor_with_the_default_configuration() -> None:
     report = evaluate(read_labels(labels), ClusteringConfig())
     assert report.items == 3239 and report.true_stories == 43
     assert report.bcubed.f1 >= DEV_B3_F1_FLOOR, report.to_json()
+
+
+@pytest.mark.parametrize("stamp", ["99999999999999999", "-62135596800000", "soon"])
+def test_a_timestamp_out_of_range_names_its_line(tmp_path: Path, stamp: str) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text(f"ID,TITLE,PUBLISHER,STORY,TIMESTAMP\n1,Hello,A,s1,{stamp}\n")
+    with pytest.raises(EvalError, match=r"labels.csv:2: TIMESTAMP"):
+        read_labels(path)

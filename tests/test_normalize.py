@@ -331,3 +331,8 @@ def test_item_key_on_article_values() -> None:
     assert base.item_key == "guid:g"
     assert replace(base, guid=None).item_key == "link:https://example.com/a"
     assert replace(base, guid=None, canonical_url=None).item_key == "hash:" + "h" * 32
+
+
+def test_control_characters_never_reach_the_terminal() -> None:
+    assert html_to_text("\x1b]0;pwned\x07Evil &#27;[31mred") == "]0;pwned Evil [31mred"
+    assert "\x9b" not in html_to_text("a\x9bb")

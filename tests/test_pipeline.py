@@ -181,9 +181,9 @@ def test_one_broken_feed_never_stops_a_poll(
         "missing": FeedStatus.ERROR,
     }
     assert report.new_articles == 3
-    rows = {r["url"].rsplit("/", 1)[1]: r for r in store.feed_rows()}
-    assert rows["err"]["error_count"] == 1 and "HTTP 500" in rows["err"]["last_error"]
-    assert "HTML page" in rows["html"]["last_error"]
+    views = {v.url.rsplit("/", 1)[1]: v for v in store.feed_views()}
+    assert views["err"].error_count == 1 and "HTTP 500" in (views["err"].last_error or "")
+    assert "HTML page" in (views["html"].last_error or "")
 
 
 def test_failing_feed_backs_off_then_recovers(
@@ -243,11 +243,19 @@ def test_permanent_redirect_is_persisted(
 
 
 def test_network_down_does_not_count_against_feeds(write_config: Callable[..., Path]) -> None:
-    path = write_config(["http://127.0.0.1:9/a.xml", "http://127.0.0.1:9/b.xml"])
+    # Two loopback addresses, nothing listening: every host fails before answering.
+    path = write_config(["http://127.0.0.1:9/a.xml", "http://127.0.0.2:9/b.xml"])
     config, store = opened(path)
     report = poll(config, store, now=NOW)
     assert len(report.failed) == 2
     assert all(f.error_count == 0 and f.last_error for f in store.feeds())
+
+
+def test_one_dead_host_counts_against_its_feeds(write_config: Callable[..., Path]) -> None:
+    path = write_config(["http://127.0.0.1:9/a.xml", "http://127.0.0.1:9/b.xml"])
+    config, store = opened(path)
+    poll(config, store, now=NOW)
+    assert [f.error_count for f in store.feeds()] == [1, 1]
 
 
 def test_articles_stored_but_not_clustered_are_clustered_later(
@@ -295,3 +303,96 @@ def test_identical_body_without_validators_is_not_parsed_again(
     feed_server.add("/plain.xml", body=rss("Plain", SUMMIT_B))
     changed = poll(config, store, now=NOW + timedelta(hours=4), all_feeds=True)
     assert parsed == [url] and changed.new_articles == 1
+
+
+def test_hostile_headers_and_fields_never_stop_a_poll(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    """A superscript digit, a huge Retry-After or a huge <ttl> is one feed's problem."""
+    feed_server.add("/sup", status=503, headers={"Retry-After": "²"})
+    feed_server.add("/huge", status=429, headers={"Retry-After": "9" * 30})
+    ttl = rss("TTL", SUMMIT_B).replace(
+        b"<description>test", b"<ttl>99999999999999999</ttl><description>t"
+    )
+    good = rss("Good", SUMMIT_A)
+    urls = [
+        feed_server.add("/ttl", body=ttl),
+        feed_server.url("/sup"),
+        feed_server.url("/huge"),
+        feed_server.add("/good", body=good),
+    ]
+    config, store = opened(write_config(urls))
+    report = poll(config, store, now=NOW)
+    statuses = {o.url.rsplit("/", 1)[1]: o.status for o in report.outcomes}
+    assert statuses == {
+        "ttl": FeedStatus.OK,
+        "sup": FeedStatus.ERROR,
+        "huge": FeedStatus.ERROR,
+        "good": FeedStatus.OK,
+    }
+    assert report.new_articles == 3
+    feeds = {f.url.rsplit("/", 1)[1]: f for f in store.feeds()}
+    assert feeds["ttl"].ttl_minutes == 7 * 24 * 60  # capped at a week
+    assert feeds["huge"].next_due is not None and feeds["huge"].next_due <= NOW + timedelta(days=7)
+
+
+def test_a_date_in_year_one_is_taken_as_first_seen(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    item = {**SUMMIT_A[0], "pubDate": "Mon, 01 Jan 0001 00:00:00 +0000"}
+    url = feed_server.add("/old", body=rss("Old", [item, SUMMIT_A[1]]))
+    config, store = opened(write_config([url]))
+    assert poll(config, store, now=NOW).new_articles == 2
+    published = {a.title: a.published for a in store.articles(since=None, limit=0)}
+    assert published[item["title"]] == NOW
+    assert all(a.story_id for a in store.articles(since=None, limit=0))
+    # and the next poll still clusters
+    feed_server.add("/old", body=rss("Old", [item, *SUMMIT_B]))
+    assert poll(config, store, now=NOW + timedelta(hours=2), all_feeds=True).new_articles == 1
+
+
+def test_a_feed_pointing_every_item_at_its_home_page_loses_none(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    def note(day: str) -> dict[str, str]:
+        return {"guid": day, "title": f"Notes for {day}", "link": "https://note.example/"}
+
+    url = feed_server.add("/notes", body=rss("Notes", [note("Monday")]))
+    config, store = opened(write_config([url]))
+    poll(config, store, now=NOW)
+    feed_server.add("/notes", body=rss("Notes", [note("Tuesday")]))
+    assert poll(config, store, now=NOW + timedelta(days=1), all_feeds=True).new_articles == 1
+    titles = sorted(a.title for a in store.articles(since=None, limit=0))
+    assert titles == ["Notes for Monday", "Notes for Tuesday"]
+
+
+def test_a_copy_seen_later_in_another_feed_adds_a_source_to_the_ranking(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    path, urls = setup(feed_server, write_config)
+    config, store = opened(path)
+    poll(config, store, now=NOW)
+    summit = next(s for s in store.stories(since=None, min_size=2, limit=0) if "Velmora" in s.title)
+    assert len(summit.sources) == 2
+    copy = {
+        **SUMMIT_A[0],
+        "guid": "c-1",
+        "link": "https://a.example/velmora-ceasefire?utm_campaign=x",
+    }
+    third = feed_server.add("/c.xml", body=rss("Outlet C", [copy]))
+    config, store = opened(write_config([*urls, third]))
+    poll(config, store, now=NOW + timedelta(hours=2))
+    row = store.db.execute("SELECT source_count FROM stories WHERE id = ?", [summit.id]).fetchone()
+    assert row[0] == 3 == len(store.story(summit.id).sources)
+
+
+def test_two_feeds_with_one_name_are_two_sources(
+    feed_server: FeedServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    a = feed_server.add("/a.xml", body=rss("Courier", SUMMIT_A[:1]))
+    b = feed_server.add("/b.xml", body=rss("Courier", SUMMIT_B[:1]))
+    config, store = opened(write_config([a, b]))
+    poll(config, store, now=NOW)
+    story = store.stories(since=None, min_size=2, limit=0)[0]
+    assert story.sources == ("Courier", "Courier")
+    assert story.to_json()["sources"] == 2

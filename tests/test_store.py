@@ -65,6 +65,7 @@ def test_full_text_search_follows_inserts(tmp_path: Path) -> None:
     feed = store.feeds()[0]
     plan = plan_ingest(
         [article(1, "Quillon launches the Aero phone"), article(2, "Rates rise in Norvania")],
+        feed_id=feed.id,
         known_items=set(),
         known_links={},
     )
@@ -81,7 +82,7 @@ def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
     store = open_store(tmp_path / "a.db")
     store.sync_feeds([FeedConfig("https://a.example/feed")], NOW)
     feed = store.feeds()[0]
-    plan = plan_ingest([article(1, "One")], known_items=set(), known_links={})
+    plan = plan_ingest([article(1, "One")], feed_id=feed.id, known_items=set(), known_links={})
     bad = FeedUpdate(status=FeedStatus.OK, fetched_at=NOW, next_due=NOW, etag="x")
     store.db.execute(
         "CREATE TRIGGER boom BEFORE UPDATE ON feeds BEGIN SELECT RAISE(ABORT, 'boom'); END"
@@ -122,6 +123,7 @@ def test_a_merged_story_keeps_working_as_an_alias(tmp_path: Path) -> None:
     feed = store.feeds()[0]
     plan = plan_ingest(
         [article(1, "Varnek Deslin ceasefire"), article(2, "Velmora aid corridor")],
+        feed_id=feed.id,
         known_items=set(),
         known_links={},
     )
