@@ -152,8 +152,10 @@ def _poll(app: App, all_feeds: bool) -> None:
 
     with app.store() as store:
         report = run_poll(app.config, store, all_feeds=all_feeds)
+    # Failed feeds are not fatal (they are kept in the database, and `feeds list` shows them),
+    # so --quiet leaves them out too: cron mails whatever a job prints.
     for outcome in report.failed:
-        click.echo(f"{outcome.status}: {outcome.url}: {outcome.message}", err=True)
+        app.say(f"{outcome.status}: {outcome.url}: {outcome.message}", err=True)
     app.say(report.summary(), err=True)
 
 

@@ -153,9 +153,6 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m001_initial,)
 
 
-# --- values the store hands back ---------------------------------------------------------------
-
-
 class Store:
     """The aggregator database. Use ``open_store`` to get one."""
 

@@ -230,12 +230,15 @@ def test_poll_exits_zero_with_failed_feeds_summed_on_stderr(
     assert "2 feeds: 1 ok, 0 not modified, 1 failed; 1 new article in" in result.stderr
 
 
-def test_quiet_poll_prints_only_failures(
+def test_quiet_poll_prints_nothing_even_with_failed_feeds(
     runner: CliRunner, feed_server: FeedServer, write_config: Callable[..., Path]
 ) -> None:
     ok = feed_server.add("/ok.xml", body=rss("Ok", [{"guid": "1", "title": "Hello there"}]))
-    result = runner.invoke(cli, ["--config", str(write_config([ok])), "-q", "poll"])
+    config = write_config([ok, feed_server.url("/missing.xml")])
+    result = runner.invoke(cli, ["--config", str(config), "-q", "poll"])
     assert result.exit_code == 0 and result.output == ""
+    listed = runner.invoke(cli, ["--config", str(config), "feeds", "list", "--json"])
+    assert [f["error_count"] for f in json.loads(listed.stdout)] == [0, 1]
 
 
 @pytest.mark.parametrize(
