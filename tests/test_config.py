@@ -190,13 +190,8 @@ def test_email_section(tmp_path: Path) -> None:
 
 
 def test_relative_password_file_resolves_against_config_dir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    conf_dir: Path,
 ) -> None:
-    elsewhere = tmp_path / "cwd"
-    elsewhere.mkdir()
-    monkeypatch.chdir(elsewhere)
-    conf_dir = tmp_path / "conf"
-    conf_dir.mkdir()
     config = load(conf_dir, EMAIL + "  password_file: secrets/smtp.txt\n")
     assert config.email is not None
     assert config.email.password_file == conf_dir / "secrets" / "smtp.txt"
@@ -312,17 +307,23 @@ def test_feeds_as_strings_and_mappings(tmp_path: Path) -> None:
     )
 
 
-def test_relative_feed_path_resolves_against_config_dir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def conf_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder for the config, while the working directory is another one."""
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    conf_dir = tmp_path / "conf"
-    conf_dir.mkdir()
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    return folder
+
+
+def test_relative_feed_path_resolves_against_config_dir(
+    conf_dir: Path,
+) -> None:
     config = load(conf_dir, "feeds:\n  - feeds/local.xml\n  - url: ../other.rss\n")
     urls = [f.url for f in config.feeds]
-    assert urls == [str(conf_dir / "feeds" / "local.xml"), str(tmp_path / "other.rss")]
+    assert urls == [str(conf_dir / "feeds" / "local.xml"), str(conf_dir.parent / "other.rss")]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aggregator.config import Config, load_config
-from aggregator.models import FeedStatus
+from aggregator.models import FeedStatus, PollReport
 from aggregator.pipeline import build_digest, cluster_pending, poll
 from aggregator.store import Store, open_store
 
@@ -54,6 +54,11 @@ SUMMIT_B = [
 def opened(path: Path) -> tuple[Config, Store]:
     config = load_config(path, environ={})
     return config, open_store(config.database)
+
+
+def status_by_path(report: PollReport) -> dict[str, FeedStatus]:
+    """Each feed's outcome, by the last part of its URL."""
+    return {o.url.rsplit("/", 1)[1]: o.status for o in report.outcomes}
 
 
 def setup(
@@ -172,7 +177,7 @@ def test_one_broken_feed_never_stops_a_poll(
     )
     config, store = opened(path)
     report = poll(config, store, now=NOW)
-    statuses = {o.url.rsplit("/", 1)[1]: o.status for o in report.outcomes}
+    statuses = status_by_path(report)
     assert statuses == {
         "a.xml": FeedStatus.OK,
         "b.xml": FeedStatus.OK,
@@ -323,7 +328,7 @@ def test_hostile_headers_and_fields_never_stop_a_poll(
     ]
     config, store = opened(write_config(urls))
     report = poll(config, store, now=NOW)
-    statuses = {o.url.rsplit("/", 1)[1]: o.status for o in report.outcomes}
+    statuses = status_by_path(report)
     assert statuses == {
         "ttl": FeedStatus.OK,
         "sup": FeedStatus.ERROR,
