@@ -401,3 +401,29 @@ def test_two_feeds_with_one_name_are_two_sources(
     story = store.stories(since=None, min_size=2, limit=0)[0]
     assert story.sources == ("Courier", "Courier")
     assert story.to_json()["sources"] == 2
+
+
+def test_two_polls_at_once_store_and_place_each_article_once(tmp_path: Path) -> None:
+    """Two real processes on one database: dedupe and clustering each read and write in one
+    transaction, so neither stores an article twice nor places one twice."""
+    import subprocess
+    import sys
+
+    from .conftest import EXAMPLES, ROOT
+
+    db = tmp_path / "race.db"
+    command = [
+        sys.executable, "-c", "from cli import cli; cli()",
+        "--config", str(EXAMPLES / "offline.yaml"), "--db", str(db), "-q", "poll",
+    ]  # fmt: skip
+    runs = [subprocess.Popen(command, cwd=ROOT) for _ in range(2)]
+    assert [run.wait(timeout=60) for run in runs] == [0, 0]
+    store = open_store(db)
+    one = store.db.execute
+    articles = one("SELECT COUNT(*) FROM articles").fetchone()[0]
+    assert articles == 46
+    assert one("SELECT COUNT(*) FROM story_articles").fetchone()[0] == articles
+    assert store.document_count() == articles  # term frequencies counted once
+    empty = """SELECT COUNT(*) FROM stories s
+               WHERE NOT EXISTS (SELECT 1 FROM story_articles sa WHERE sa.story_id = s.id)"""
+    assert one(empty).fetchone()[0] == 0
