@@ -683,29 +683,33 @@ def open_store(path: Path) -> Store:
 
 
 def _migrate(db: sqlite_utils.Database) -> None:
-    db.execute(
-        """CREATE TABLE IF NOT EXISTS _migrations (
-             id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"""
-    )
-    done = {row["id"] for row in db.query("SELECT id FROM _migrations")}
-    if len(done) > len(MIGRATIONS):
-        raise StorageError(
-            "the database was written by a newer aggregator; upgrade aggregator to open it"
+    """Apply the migrations not yet applied, all in one write transaction.
+
+    What is applied is read inside the transaction, so two processes opening a new database at
+    once cannot both apply the same migration: the second waits, then finds nothing to do.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(
+            """CREATE TABLE IF NOT EXISTS _migrations (
+                 id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"""
         )
-    for number, migration in enumerate(MIGRATIONS, start=1):
-        if number in done:
-            continue
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            migration(db)
-            db.execute(
-                "INSERT INTO _migrations (id, name, applied_at) VALUES (?, ?, ?)",
-                [number, migration.__name__.lstrip("_"), ts(datetime.now(UTC))],
+        done = {row["id"] for row in db.query("SELECT id FROM _migrations")}
+        if len(done) > len(MIGRATIONS):
+            raise StorageError(
+                "the database was written by a newer aggregator; upgrade aggregator to open it"
             )
-        except BaseException:
-            db.rollback()
-            raise
-        db.execute("COMMIT")
+        for number, migration in enumerate(MIGRATIONS, start=1):
+            if number not in done:
+                migration(db)
+                db.execute(
+                    "INSERT INTO _migrations (id, name, applied_at) VALUES (?, ?, ?)",
+                    [number, migration.__name__.lstrip("_"), ts(datetime.now(UTC))],
+                )
+    except BaseException:
+        db.rollback()
+        raise
+    db.execute("COMMIT")
 
 
 def _storage_error(path: Path, error: sqlite3.Error) -> StorageError:

@@ -403,9 +403,10 @@ def test_two_feeds_with_one_name_are_two_sources(
     assert story.to_json()["sources"] == 2
 
 
-def test_two_polls_at_once_store_and_place_each_article_once(tmp_path: Path) -> None:
-    """Two real processes on one database: dedupe and clustering each read and write in one
-    transaction, so neither stores an article twice nor places one twice."""
+def test_polls_at_once_store_and_place_each_article_once(tmp_path: Path) -> None:
+    """Three real processes on one new database: migrating, dedupe and clustering each read and
+    write in one transaction, so none migrates twice, stores an article twice or places one
+    twice."""
     import subprocess
     import sys
 
@@ -416,8 +417,8 @@ def test_two_polls_at_once_store_and_place_each_article_once(tmp_path: Path) -> 
         sys.executable, "-c", "from cli import cli; cli()",
         "--config", str(EXAMPLES / "offline.yaml"), "--db", str(db), "-q", "poll",
     ]  # fmt: skip
-    runs = [subprocess.Popen(command, cwd=ROOT) for _ in range(2)]
-    assert [run.wait(timeout=60) for run in runs] == [0, 0]
+    runs = [subprocess.Popen(command, cwd=ROOT) for _ in range(3)]
+    assert [run.wait(timeout=60) for run in runs] == [0, 0, 0]
     store = open_store(db)
     one = store.db.execute
     articles = one("SELECT COUNT(*) FROM articles").fetchone()[0]
