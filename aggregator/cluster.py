@@ -144,6 +144,8 @@ class StoryClusterer:
         # founding article's key, which cannot clash with a stored (positive) story id.
         self._new_key = new_key or (lambda doc: -doc.key)
         self.touched: set[int] = set()
+        # Term counts of docs passed to vocabulary(), kept until they are loaded or added.
+        self._counted: dict[int, dict[str, float]] = {}
 
     # -- terms and vectors --
 
@@ -156,6 +158,26 @@ class StoryClusterer:
             for term in _analyzer()(doc.summary[: self.config.summary_chars]):
                 counts[term] += 1.0
         return counts
+
+    def vocabulary(self, docs: Iterable[ClusterDoc]) -> set[str]:
+        """The terms of ``docs``, so their frequencies can be looked up before load and add.
+
+        Each doc's counts are kept until it is loaded or added: no text is analysed twice.
+        """
+        found: set[str] = set()
+        for doc in docs:
+            counts = self._counted[doc.key] = self.terms(doc)
+            found.update(counts)
+        return found
+
+    def use_frequencies(self, document_frequencies: Mapping[str, int], documents: int) -> None:
+        """Take the running document frequencies (as stored) before loading and adding."""
+        self.df.update(document_frequencies)
+        self.documents = documents
+
+    def _counts(self, doc: ClusterDoc) -> dict[str, float]:
+        counts = self._counted.pop(doc.key, None)
+        return counts if counts is not None else self.terms(doc)
 
     def _vector(self, counts: Mapping[str, float]) -> Vector:
         n = self.documents
@@ -180,7 +202,7 @@ class StoryClusterer:
         for doc in docs:
             if doc.story is None:
                 continue
-            vector = self._vector(self.terms(doc))
+            vector = self._vector(self._counts(doc))
             story = self.stories.get(doc.story)
             if story is None:
                 story = self._begin(doc.story, doc)
@@ -189,7 +211,7 @@ class StoryClusterer:
 
     def add(self, doc: ClusterDoc) -> Placement:
         """Place one new article: join the best active story, or begin one."""
-        counts = self.terms(doc)
+        counts = self._counts(doc)
         self._count(counts)
         vector = self._vector(counts)
         scores = self._scores(doc, vector)

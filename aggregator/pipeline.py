@@ -310,13 +310,9 @@ def cluster_pending(store: Store, config: Config, *, now: datetime) -> int:
         window = config.clustering.window
         start = max(pending[0].published, pending[-1].published - CATCH_UP)
         active = store.active(since=start - window)
-        probe = StoryClusterer(config.clustering)
-        vocabulary = {t for d in (*pending, *active) for t in probe.terms(d)}
-        clusterer = StoryClusterer(
-            config.clustering,
-            document_frequencies=store.document_frequencies(vocabulary),
-            documents=store.document_count(),
-        )
+        clusterer = StoryClusterer(config.clustering)
+        vocabulary = clusterer.vocabulary([*pending, *active])
+        clusterer.use_frequencies(store.document_frequencies(vocabulary), store.document_count())
         clusterer.load(active)
         placed = [clusterer.add(doc) for doc in pending]
         # Stories merged later in the run take along the articles placed in them earlier.

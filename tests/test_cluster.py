@@ -111,3 +111,18 @@ def test_document_frequencies_are_counted_for_the_store() -> None:
     assert c.documents == 11
     assert c.df_increments == {"quillon": 1, "phone": 1}
     assert c.df["quillon"] == 5
+
+
+def test_vocabulary_then_frequencies_places_as_the_constructor_does() -> None:
+    docs = [
+        doc(1, "Quillon unveils Aero 7 phone"),
+        doc(2, "Quillon Aero 7 phone has a Q3 chip", 5),
+        doc(3, "Brennholt Rovers win the Continental Cup", 6),
+    ]
+    stored = {"quillon": 3, "phone": 40, "cup": 12}
+    direct = StoryClusterer(CONFIG, document_frequencies=stored, documents=100)
+    staged = StoryClusterer(CONFIG)
+    assert staged.vocabulary(docs) >= {"quillon", "aero", "phone", "chip", "rovers", "cup"}
+    staged.use_frequencies(stored, 100)
+    assert [staged.add(d) for d in docs] == [direct.add(d) for d in docs]
+    assert staged.df_increments == direct.df_increments and staged.documents == 103
