@@ -48,7 +48,14 @@ from .parse import parse_feed
 from .schedule import next_after_error, next_after_success
 from .store import Store
 
-__all__ = ["build_digest", "check_feed", "cluster_pending", "feed_report", "poll"]
+__all__ = [
+    "build_digest",
+    "check_feed",
+    "cluster_pending",
+    "feed_report",
+    "fetch_document",
+    "poll",
+]
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +289,17 @@ def _record_failure(
 def check_feed(url: str, polling: PollingConfig) -> tuple[str | None, int]:
     """Fetch and parse ``url`` once (for `feeds add`): its title and entry count, or a FeedError."""
 
+    result = _fetch_once(url, polling)
+    parsed = parse_feed(url, result.body or b"", result.headers)
+    return html_to_text(parsed.title) or None, len(parsed.entries)
+
+
+def fetch_document(url: str, polling: PollingConfig) -> bytes:
+    """The bytes at ``url`` (a web URL, a file:// URL or a path), fetched once with our limits."""
+    return _fetch_once(url, polling).body or b""
+
+
+def _fetch_once(url: str, polling: PollingConfig) -> FetchResult:
     async def go() -> FetchResult:
         async with _client(polling) as http:
             return await fetch(http, url, limits=_limits(polling))
@@ -289,8 +307,7 @@ def check_feed(url: str, polling: PollingConfig) -> tuple[str | None, int]:
     result = asyncio.run(go())
     if result.body is None:  # pragma: no cover - no validators were sent
         raise FeedError(url, "the server sent no body")
-    parsed = parse_feed(url, result.body, result.headers)
-    return html_to_text(parsed.title) or None, len(parsed.entries)
+    return result
 
 
 # --- clustering -------------------------------------------------------------------------------
