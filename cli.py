@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -21,6 +21,7 @@ from aggregator.config import Config, load_config, parse_duration
 from aggregator.errors import AggregatorError, ConfigError
 
 if TYPE_CHECKING:
+    from aggregator.models import FeedConfig
     from aggregator.store import Store
 
 EXIT_CODES = """\b
@@ -300,7 +301,7 @@ def search(app: App, query: str, limit: int, as_json: bool) -> None:
 
 @cli.group()
 def feeds() -> None:
-    """List, add and remove feeds.
+    """List, add, remove, import and export feeds.
 
     \b
     Example:
@@ -382,6 +383,99 @@ def feeds_remove(app: App, url: str) -> None:
     path = _config_file(app)
     remove_feed_from_file(path, url)
     app.say(f"Removed {url} (from {path})")
+
+
+def _feed_json(feed: FeedConfig) -> dict[str, Any]:
+    return {"url": feed.url, "title": feed.title, "tags": list(feed.tags)}
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+@feeds.command("import")
+@click.argument("source")
+@click.option(
+    "--tag", "tags", multiple=True, help="A tag for every imported feed; repeat for more."
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be added; change nothing.")
+@json_option
+@pass_app
+def feeds_import(
+    app: App, source: str, tags: tuple[str, ...], dry_run: bool, as_json: bool
+) -> None:
+    """Add the feeds of an OPML subscription list (a file, or an http(s) URL) to the config.
+
+    Folders in the list become tags. Feeds already in the config are left as they are, and
+    feeds that are not http(s) URLs are skipped with the reason on stderr. The feeds themselves
+    are not fetched, so a list of a thousand imports in a moment: `feeds list` shows any that
+    fail after the next poll.
+
+    \b
+    Example:
+      aggregator feeds import ~/Downloads/subscriptions.opml --tag imported --dry-run
+    """
+    from aggregator.config import PollingConfig, resolve_feed_location
+    from aggregator.feedlist import add_feeds_to_file
+    from aggregator.opml import read_opml
+    from aggregator.pipeline import fetch_document
+
+    path = _config_file(app)
+    location = resolve_feed_location(source, Path.cwd())
+    polling = app.config.polling if path.exists() else PollingConfig()
+    listing = read_opml(fetch_document(location, polling), source, extra_tags=tags)
+    added, present = add_feeds_to_file(path, listing.feeds, dry_run=dry_run)
+    if as_json:
+        _print_json(
+            {
+                "config": str(path),
+                "dry_run": dry_run,
+                "added": [_feed_json(f) for f in added],
+                "already_present": [_feed_json(f) for f in present],
+                "skipped": [s.to_json() for s in listing.skipped],
+            }
+        )
+        return
+    for skipped in listing.skipped:
+        app.say(f"skipped {skipped.url}: {skipped.reason}", err=True)
+    if dry_run:
+        for feed in added:
+            labels = f" [{', '.join(feed.tags)}]" if feed.tags else ""
+            app.say(f"+ {feed.url}  {feed.title or ''}{labels}".rstrip())
+    verb = "Would import" if dry_run else "Imported"
+    app.say(
+        f"{verb} {_plural(len(added), 'feed')} ({len(present):,} already present, "
+        f"{len(listing.skipped):,} skipped) to {path}"
+    )
+
+
+@feeds.command("export")
+@click.option(
+    "-o",
+    "--output",
+    type=click.File("w", encoding="utf-8", atomic=True),
+    help="Write to this file (atomically) instead of stdout.",
+)
+@pass_app
+def feeds_export(app: App, output: TextIO | None) -> None:
+    """Write the configured feeds as an OPML 2.0 subscription list, for other feed readers.
+
+    Tags become folders (a feed sits in the folder of its first tag) and each feed's tags are
+    kept in its `category` attribute, so `feeds import` of the export gives the same tags.
+
+    \b
+    Example:
+      aggregator feeds export -o subscriptions.opml
+    """
+    from aggregator.opml import render_opml
+
+    configured = app.config.feeds
+    document = render_opml(configured, title="aggregator subscriptions", now=_now())
+    if output is None:
+        click.echo(document, nl=False)
+    else:
+        output.write(document)
+        app.say(f"Exported {_plural(len(configured), 'feed')} to {output.name}", err=True)
 
 
 # --- digest and eval --------------------------------------------------------------------------

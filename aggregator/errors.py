@@ -10,7 +10,8 @@
     │   ├── NotAFeedError      the body is HTML or otherwise not RSS/Atom/JSON Feed
     │   └── ParseError         the feed could not be parsed at all
     ├── NotFoundError          a story, article or feed id that does not exist
-    └── EvalError              the labelled CSV for `aggregator eval` is unusable
+    ├── EvalError              the labelled CSV for `aggregator eval` is unusable
+    └── OpmlError              a subscription list for `feeds import` is not OPML, or is unsafe
 
 Low-level errors are wrapped once, at the edge, with ``raise ... from``. Bugs are not
 wrapped and keep their tracebacks.
@@ -19,6 +20,7 @@ wrapped and keep their tracebacks.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 __all__ = [
     "AggregatorError",
@@ -29,6 +31,7 @@ __all__ = [
     "GoneError",
     "NotAFeedError",
     "NotFoundError",
+    "OpmlError",
     "ParseError",
     "RetryLaterError",
     "StorageError",
@@ -60,6 +63,18 @@ class FeedError(AggregatorError):
         super().__init__(f"{url}: {message}")
         self.url = url
         self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Parsing runs in worker processes, whose errors come back pickled. The default
+        # pickling would call __init__ with the one formatted message; rebuild from the fields.
+        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
+
+
+def _rebuild(cls: type[FeedError], args: tuple[Any, ...], fields: dict[str, Any]) -> FeedError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(fields)
+    return error
 
 
 class FetchError(FeedError):
@@ -98,3 +113,7 @@ class NotFoundError(AggregatorError):
 
 class EvalError(AggregatorError):
     """The labelled data given to `aggregator eval` is unusable."""
+
+
+class OpmlError(AggregatorError):
+    """A subscription list is not OPML, is not well-formed, or declares entities (refused)."""
