@@ -119,6 +119,15 @@ def _analyzer() -> Callable[[str], list[str]]:
     return analyzer
 
 
+def prepare() -> None:
+    """Load scikit-learn now rather than at the first article (half a second of imports).
+
+    A poll calls it from a thread once it knows there will be something to cluster, so the
+    import overlaps with waiting on the network.
+    """
+    _analyzer()
+
+
 class StoryClusterer:
     """Online single-pass clustering over a window of active stories."""
 

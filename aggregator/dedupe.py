@@ -12,9 +12,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 
-from .models import Article
+from .models import Article, FeedState
 
-__all__ = ["IngestPlan", "StoredLink", "plan_ingest", "shared_links"]
+__all__ = ["IngestPlan", "StoredLink", "duplicate_feeds", "plan_ingest", "shared_links"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +103,25 @@ def _reused_link(stored: StoredLink, article: Article, feed_id: int) -> bool:
         and stored.guid != article.guid
         and stored.content_hash != article.content_hash
     )
+
+
+def duplicate_feeds(feeds: Sequence[FeedState]) -> dict[int, str]:
+    """Feeds that moved permanently onto another feed of the list: feed id -> that feed's URL.
+
+    A feed is a duplicate when its new URL is another feed's configured URL, or when two feeds
+    moved to the same URL (the later added is the duplicate). A duplicate is not fetched: the
+    other feed brings the same items.
+    """
+    by_url = {f.url: f for f in feeds}
+    first_at: dict[str, FeedState] = {}
+    for feed in sorted(feeds, key=lambda f: f.id):
+        first_at.setdefault(feed.fetch_url, feed)
+    found: dict[int, str] = {}
+    for feed in sorted(feeds, key=lambda f: f.id):
+        if not feed.effective_url or feed.effective_url == feed.url:
+            continue
+        other = by_url.get(feed.effective_url) or first_at.get(feed.fetch_url)
+        # Two feeds that point at each other: the first one stays.
+        if other is not None and other.id != feed.id and found.get(other.id) != feed.url:
+            found[feed.id] = other.url
+    return found

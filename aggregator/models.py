@@ -7,7 +7,7 @@ fetch -> FetchResult -> parse -> ParsedFeed -> normalize -> Article -> dedupe/st
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, overload
 
@@ -16,6 +16,7 @@ __all__ = [
     "ArticleView",
     "ClusterDoc",
     "Digest",
+    "Document",
     "Duplicate",
     "FeedConfig",
     "FeedOutcome",
@@ -72,6 +73,9 @@ class FeedState:
     last_success: datetime | None
     gone: bool
     ttl_minutes: int | None = None
+    retry_after: datetime | None = None  # a server's Retry-After, which even `poll --all` keeps
+    pace: timedelta | None = None  # typical time between its items, when its items are dated
+    newest_item: datetime | None = None  # its newest dated item
 
     @property
     def fetch_url(self) -> str:
@@ -135,6 +139,11 @@ class Article:
     content_hash: str
 
     @property
+    def has_own_date(self) -> bool:
+        """False when the feed gave no usable date and the article is dated when first seen."""
+        return self.published != self.first_seen
+
+    @property
     def item_key(self) -> str:
         """Identity within one feed: the guid, then the canonical link, then the content hash."""
         if self.guid:
@@ -142,6 +151,18 @@ class Article:
         if self.canonical_url:
             return f"link:{self.canonical_url}"
         return f"hash:{self.content_hash}"
+
+
+@dataclass(frozen=True)
+class Document:
+    """A fetched feed document, parsed and normalised: what a parser worker sends back."""
+
+    title: str | None  # plain text
+    link: str | None  # the site's address, as the feed gave it
+    ttl_minutes: int | None
+    warning: str | None  # what feedparser recovered from, if anything
+    entries: int  # items in the document
+    articles: tuple[Article, ...]  # the items that normalised into articles
 
 
 @dataclass(frozen=True)
@@ -153,6 +174,7 @@ class FeedOutcome:
     new_articles: int = 0
     entries: int = 0
     message: str | None = None
+    notice: str | None = None  # something the user should hear of once (the feed moved...)
 
     @property
     def failed(self) -> bool:
@@ -215,6 +237,8 @@ class FeedUpdate:
     retry_after: datetime | None = None
     gone: bool = False
     counts_as_failure: bool = True  # False when the whole network was down, not this feed
+    pace: timedelta | None = None  # with body_hash: the feed's publishing pace, None if unknown
+    newest_item: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -234,6 +258,8 @@ class FeedView:
     item_count: int
     fetch_count: int
     not_modified_count: int
+    retry_after: datetime | None = None  # pending Retry-After of a rate-limited feed
+    duplicate_of: str | None = None  # the feed of the list this one moved to
 
     @property
     def not_modified_ratio(self) -> float | None:
@@ -251,7 +277,10 @@ class FeedView:
             "last_error_at": iso(self.last_error_at),
             "error_count": self.error_count,
             "next_due": iso(self.next_due),
+            "retry_after": iso(self.retry_after),
+            "duplicate_of": self.duplicate_of,
             "item_count": self.item_count,
+            "fetch_count": self.fetch_count,
             "not_modified_ratio": self.not_modified_ratio,
         }
 

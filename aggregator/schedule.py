@@ -1,34 +1,117 @@
-"""When to fetch a feed next. Pure: the clock and the random source are passed in."""
+"""When to fetch a feed next, and what its state is called. Pure: the clock and the random
+source are passed in.
+
+After a success the interval follows how often the feed publishes (half its typical gap between
+items, so a new item waits half a gap on average), never less than the feed's ``<ttl>`` or the
+server's Cache-Control max-age / Expires, with jitter, clamped to 5 minutes .. 24 hours. After a
+failure it backs off exponentially from the configured interval, and never comes back before a
+server's Retry-After (capped at a week).
+"""
 
 from __future__ import annotations
 
+import email.utils
 import random
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["MAX_INTERVAL", "MIN_INTERVAL", "next_after_error", "next_after_success"]
+__all__ = [
+    "ACTIVITY_WINDOW",
+    "MAX_INTERVAL",
+    "MIN_INTERVAL",
+    "feed_health",
+    "freshness",
+    "next_after_error",
+    "next_after_success",
+    "publishing_gap",
+]
 
 MIN_INTERVAL = timedelta(minutes=5)
 MAX_INTERVAL = timedelta(hours=24)
 MAX_RETRY_AFTER = timedelta(days=7)  # a server's word, kept, but not beyond reason
 JITTER = 0.1  # +-10 %, so a thousand feeds added together do not stay in lockstep
+ACTIVITY_WINDOW = timedelta(days=7)  # how far back a feed's publishing rate is measured
 
 
 def _clamp(value: timedelta) -> timedelta:
     return max(MIN_INTERVAL, min(MAX_INTERVAL, value))
 
 
+def publishing_gap(published: Iterable[datetime], now: datetime) -> timedelta | None:
+    """The feed's typical time between items, from its items' dates; None when unknown.
+
+    Counts the items dated within the last week and spreads them over the time since the
+    oldest of them (a new feed showing ten items from the last day publishes about every
+    2.4 hours, not every 17). A feed that had items, but none this week, is dormant: a week.
+    Items dated in the future count as now.
+    """
+    dates = [min(d, now) for d in published]
+    if not dates:
+        return None
+    recent = [d for d in dates if now - d <= ACTIVITY_WINDOW]
+    if not recent:
+        return ACTIVITY_WINDOW
+    span = now - min(recent)
+    return max(span, MIN_INTERVAL) / len(recent)
+
+
+def freshness(headers: Mapping[str, str], now: datetime) -> timedelta | None:
+    """How long the server says the response stays fresh: Cache-Control max-age, else Expires.
+
+    ``no-cache``/``no-store`` and unreadable values say nothing. ``headers`` are lower-cased.
+    """
+    cache_control = headers.get("cache-control", "").lower()
+    directives = {}
+    for part in cache_control.split(","):
+        name, _, value = part.strip().partition("=")
+        directives[name.strip()] = value.strip().strip('"')
+    if "no-store" in directives or "no-cache" in directives:
+        return None
+    for name in ("s-maxage", "max-age"):
+        value = directives.get(name, "")
+        if value.isascii() and value.isdigit():
+            return timedelta(seconds=min(int(value), int(MAX_RETRY_AFTER.total_seconds())))
+    expires = headers.get("expires")
+    if expires:
+        try:
+            when = email.utils.parsedate_to_datetime(expires)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None  # "Expires: 0" and the like: already stale
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        # Relative to the server's own clock when it sent one, so a skewed clock does not count.
+        base = now
+        if date := headers.get("date"):
+            try:
+                base = email.utils.parsedate_to_datetime(date)
+                base = base if base.tzinfo else base.replace(tzinfo=UTC)
+            except (TypeError, ValueError, IndexError, OverflowError):
+                base = now
+        if when > base:
+            return min(when - base, MAX_RETRY_AFTER)
+    return None
+
+
 def next_after_success(
     now: datetime,
     interval: timedelta,
     *,
+    gap: timedelta | None = None,
     ttl_minutes: int | None = None,
+    fresh_for: timedelta | None = None,
     rng: random.Random | None = None,
 ) -> datetime:
-    """Next fetch after a success: the interval, or the feed's longer <ttl>, with jitter."""
+    """Next fetch after a success (or a 304).
+
+    ``interval`` is the configured default, used while the publishing ``gap`` is unknown.
+    The feed's ``<ttl>`` and the server's freshness lengthen it, never shorten it.
+    """
     rng = rng or random.Random()
-    base = interval
+    base = gap / 2 if gap is not None else interval
     if ttl_minutes:
         base = max(base, timedelta(minutes=ttl_minutes))
+    if fresh_for is not None:
+        base = max(base, fresh_for)
     return now + _clamp(base * (1 + rng.uniform(-JITTER, JITTER)))
 
 
@@ -42,7 +125,8 @@ def next_after_error(
 ) -> datetime:
     """Exponential backoff from the interval (bounded), or the server's Retry-After if later.
 
-    ``error_count`` counts the failures in a row, this one included.
+    ``error_count`` counts the failures in a row, this one included: the first failure
+    retries after one interval, the next after two, then four... up to 24 hours.
     """
     rng = rng or random.Random()
     exponent = min(max(error_count - 1, 0), 10)
@@ -51,3 +135,31 @@ def next_after_error(
     if retry_after is not None:
         due = max(due, min(retry_after, now + MAX_RETRY_AFTER))
     return due
+
+
+def feed_health(
+    *,
+    status: str,
+    error_count: int,
+    gone: bool,
+    retry_after: datetime | None,
+    duplicate_of: str | None,
+    now: datetime,
+) -> str:
+    """What `feeds list` calls a feed's state.
+
+    new, ok, not modified, error (one failure), backing off (failures in a row, so the
+    interval is growing), rate-limited (a server's Retry-After is pending), gone (410),
+    duplicate (it moved permanently to a feed that is also in the list).
+    """
+    if gone:
+        return "gone"
+    if duplicate_of:
+        return "duplicate"
+    if retry_after is not None and retry_after > now:
+        return "rate-limited"
+    if error_count >= 2:
+        return "backing off"
+    if error_count == 1 or status in ("error", "not a feed"):
+        return "error"
+    return status

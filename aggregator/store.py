@@ -10,13 +10,13 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from .dedupe import IngestPlan, StoredLink
+from .dedupe import IngestPlan, StoredLink, duplicate_feeds
 from .errors import NotFoundError, StorageError
 from .models import (
     Article,
@@ -31,6 +31,7 @@ from .models import (
     StoredStory,
     StoryView,
 )
+from .schedule import feed_health
 
 __all__ = ["MIGRATIONS", "Store", "open_store"]
 
@@ -150,7 +151,19 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     db.table("articles").enable_fts(["title", "summary"], fts_version="FTS5", create_triggers=True)
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m001_initial,)
+def _m002_feed_pace(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- How often the feed publishes (seconds between items, from its dated items of the last
+        -- week) and its newest item's date, as of the last time its document changed. A 304
+        -- reuses them, so an unchanged feed costs no query.
+        ALTER TABLE feeds ADD COLUMN pace_seconds REAL;
+        ALTER TABLE feeds ADD COLUMN newest_item_at TEXT;
+        """
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m001_initial, _m002_feed_pace)
 
 
 class Store:
@@ -159,6 +172,7 @@ class Store:
     def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
         self.db = db
         self.path = path
+        self._savepoints = 0
 
     # -- plumbing --
 
@@ -169,11 +183,23 @@ class Store:
     def transaction(self) -> Iterator[None]:
         """One write transaction, taken up front so a busy database waits instead of failing.
 
-        Inside another transaction it joins that one, so the pipeline can make a read and the
-        write that depends on it one atomic step.
+        Inside another transaction it is a savepoint of that one, so the pipeline can make a
+        read and the write that depends on it one atomic step, and batch many feeds in one
+        commit while an error on one of them undoes only that one.
         """
         if self.db.conn.in_transaction:
-            yield
+            # Nested: a savepoint, so an error undoes this part and the outer work goes on.
+            self._savepoints += 1
+            name = f"nested_{self._savepoints}"
+            self.db.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                if self.db.conn.in_transaction:  # some errors end the whole transaction
+                    self.db.execute(f"ROLLBACK TO {name}")
+                    self.db.execute(f"RELEASE {name}")
+                raise
+            self.db.execute(f"RELEASE {name}")
             return
         try:
             self.db.execute("BEGIN IMMEDIATE")
@@ -232,34 +258,71 @@ class Store:
         where = "WHERE enabled = 1" if enabled_only else ""
         return [_feed_state(r) for r in self._rows(f"SELECT * FROM feeds {where} ORDER BY id")]
 
-    def feed_views(self) -> list[FeedView]:
+    def feed_views(self, now: datetime) -> list[FeedView]:
         """Every enabled feed with its polling state, for `feeds list`."""
-        return [
-            FeedView(
-                url=r["url"],
-                effective_url=r["effective_url"],
-                title=r["title"] or r["feed_title"],
-                tags=tuple(json.loads(r["tags"] or "[]")),
-                status=r["status"],
-                last_success=dt(r["last_success_at"]),
-                last_error=r["last_error"],
-                last_error_at=dt(r["last_error_at"]),
-                error_count=r["error_count"],
-                next_due=dt(r["next_due_at"]),
-                item_count=r["item_count"],
-                fetch_count=r["fetch_count"],
-                not_modified_count=r["not_modified_count"],
+        rows = self._rows("SELECT * FROM feeds WHERE enabled = 1 ORDER BY id")
+        duplicates = duplicate_feeds([_feed_state(r) for r in rows if not r["gone"]])
+        views = []
+        for r in rows:
+            retry_after = dt(r["retry_after_at"])
+            views.append(
+                FeedView(
+                    url=r["url"],
+                    effective_url=r["effective_url"],
+                    title=r["title"] or r["feed_title"],
+                    tags=tuple(json.loads(r["tags"] or "[]")),
+                    status=feed_health(
+                        status=r["status"],
+                        error_count=r["error_count"],
+                        gone=bool(r["gone"]),
+                        retry_after=retry_after,
+                        duplicate_of=duplicates.get(r["id"]),
+                        now=now,
+                    ),
+                    last_success=dt(r["last_success_at"]),
+                    last_error=r["last_error"],
+                    last_error_at=dt(r["last_error_at"]),
+                    error_count=r["error_count"],
+                    next_due=None if r["gone"] or r["id"] in duplicates else dt(r["next_due_at"]),
+                    item_count=r["item_count"],
+                    fetch_count=r["fetch_count"],
+                    not_modified_count=r["not_modified_count"],
+                    retry_after=retry_after if retry_after and retry_after > now else None,
+                    duplicate_of=duplicates.get(r["id"]),
+                )
             )
-            for r in self._rows("SELECT * FROM feeds WHERE enabled = 1 ORDER BY id")
-        ]
+        return views
 
     def due_feeds(self, now: datetime, *, ignore_schedule: bool = False) -> list[FeedState]:
-        """Feeds to fetch now. Gone feeds and a server's Retry-After are always respected."""
-        sql = """SELECT * FROM feeds WHERE enabled = 1 AND gone = 0
-                 AND (retry_after_at IS NULL OR retry_after_at <= :now)"""
-        if not ignore_schedule:
-            sql += " AND (next_due_at IS NULL OR next_due_at <= :now)"
-        return [_feed_state(r) for r in self._rows(sql + " ORDER BY id", {"now": ts(now)})]
+        """Feeds to fetch now.
+
+        Gone feeds, a server's Retry-After and feeds that moved onto another feed of the list
+        are always respected; ``ignore_schedule`` (``poll --all``) drops only our own schedule.
+        """
+        feeds = [
+            _feed_state(r)
+            for r in self._rows("SELECT * FROM feeds WHERE enabled = 1 AND gone = 0 ORDER BY id")
+        ]
+        duplicates = duplicate_feeds(feeds)
+        return [
+            f
+            for f in feeds
+            if f.id not in duplicates
+            and (f.retry_after is None or f.retry_after <= now)
+            and (ignore_schedule or f.next_due is None or f.next_due <= now)
+        ]
+
+    def recent_publications(self, feed_id: int, since: datetime) -> dict[str, datetime]:
+        """When the dated items this feed carried since ``since`` were published, by item key.
+
+        Items without a date of their own (dated when first seen) say nothing of the pace.
+        """
+        rows = self._rows(
+            """SELECT i.item_key, a.published FROM items i JOIN articles a ON a.id = i.article_id
+               WHERE i.feed_id = ? AND a.published >= ? AND a.published <> a.first_seen""",
+            [feed_id, ts(since)],
+        )
+        return {r["item_key"]: _dt(r["published"]) for r in rows}
 
     def known_items(self, feed_id: int, keys: Iterable[str]) -> set[str]:
         keys = list(set(keys))
@@ -370,7 +433,9 @@ class Store:
                  effective_url = COALESCE(:effective_url, effective_url),
                  feed_title = COALESCE(:title, feed_title),
                  site_url = COALESCE(:site_url, site_url),
-                 ttl_minutes = CASE WHEN :body_hash IS NOT NULL THEN :ttl ELSE ttl_minutes END
+                 ttl_minutes = CASE WHEN :body_hash IS NOT NULL THEN :ttl ELSE ttl_minutes END,
+                 pace_seconds = CASE WHEN :body_hash IS NOT NULL THEN :pace ELSE pace_seconds END,
+                 newest_item_at = COALESCE(:newest, newest_item_at)
                WHERE id = :id""",
             {
                 "id": feed_id,
@@ -391,6 +456,8 @@ class Store:
                 "title": u.title,
                 "site_url": u.site_url,
                 "ttl": u.ttl_minutes,
+                "pace": u.pace.total_seconds() if u.pace is not None else None,
+                "newest": ts(u.newest_item) if u.newest_item else None,
             },
         )
 
@@ -667,7 +734,14 @@ def open_store(path: Path) -> Store:
     """Open (creating if needed) and migrate the database at ``path``."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        # A poll writes from one worker thread while the event loop fetches (SQLite does its
+        # work without the GIL); the store is never used from two threads at once.
+        conn = sqlite3.connect(
+            str(path),
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
         db = sqlite_utils.Database(conn)
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA foreign_keys = ON")
@@ -744,6 +818,9 @@ def _feed_state(r: dict[str, Any]) -> FeedState:
         last_success=dt(r["last_success_at"]),
         gone=bool(r["gone"]),
         ttl_minutes=r["ttl_minutes"],
+        retry_after=dt(r["retry_after_at"]),
+        pace=timedelta(seconds=r["pace_seconds"]) if r["pace_seconds"] is not None else None,
+        newest_item=dt(r["newest_item_at"]),
     )
 
 

@@ -47,6 +47,7 @@ class Request:
     path: str
     headers: dict[str, str]
     at: float
+    client_port: int = 0
 
 
 class FeedServer:
@@ -70,7 +71,10 @@ class FeedServer:
                 with server._lock:
                     server.requests.append(
                         Request(
-                            self.path, {k.lower(): v for k, v in self.headers.items()}, time.time()
+                            self.path,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            time.time(),
+                            self.client_address[1],
                         )
                     )
                     server.in_flight += 1

@@ -6,12 +6,11 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from aggregator.config import DEFAULT_USER_AGENT
 from aggregator.errors import FetchError, GoneError, RetryLaterError
-from aggregator.fetch import FetchLimits, fetch, make_client, parse_retry_after
+from aggregator.fetch import FetchLimits, fetch, make_session, parse_retry_after
 from aggregator.models import FetchResult
 
 from .conftest import FeedServer, rss
@@ -19,7 +18,7 @@ from .conftest import FeedServer, rss
 
 def get(url: str, **kwargs: object) -> FetchResult:
     async def go() -> FetchResult:
-        async with make_client(user_agent=DEFAULT_USER_AGENT, concurrency=4, timeout=5) as c:
+        async with make_session(user_agent=DEFAULT_USER_AGENT, concurrency=4) as c:
             return await fetch(c, url, **kwargs)  # type: ignore[arg-type]
 
     return asyncio.run(go())
@@ -157,7 +156,7 @@ def test_total_deadline_stops_a_drip_feeding_server(feed_server: FeedServer) -> 
 async def _timed(url: str, deadline: float) -> float:
     loop = asyncio.get_running_loop()
     start = loop.time()
-    async with make_client(user_agent="t", concurrency=1, timeout=deadline) as client:
+    async with make_session(user_agent="t", concurrency=1) as client:
         with pytest.raises(FetchError, match="within 1 s"):
             await fetch(client, url, limits=FetchLimits(timeout=deadline))
     return loop.time() - start
@@ -177,13 +176,15 @@ def test_local_path_and_file_url(tmp_path: Path) -> None:
         get(str(tmp_path / "absent.xml"))
 
 
-def test_a_client_can_be_injected() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=BODY, headers={"ETag": '"m"'})
+def test_one_session_reuses_its_connection_across_requests(feed_server: FeedServer) -> None:
+    first = feed_server.add("/a", body=BODY)
+    second = feed_server.add("/b", body=BODY)
 
-    async def go() -> FetchResult:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-            return await fetch(client, "https://outlet.example/feed")
+    async def go() -> None:
+        async with make_session(user_agent="t", concurrency=1) as session:
+            await fetch(session, first)
+            await fetch(session, second)
 
-    result = asyncio.run(go())
-    assert result.body == BODY and result.etag == '"m"'
+    asyncio.run(go())
+    ports = {hit.client_port for hit in feed_server.hits("/a") + feed_server.hits("/b")}
+    assert len(ports) == 1

@@ -1,0 +1,135 @@
+"""The CPU-bound part of a poll, parse and normalize, spread over worker processes.
+
+feedparser is pure Python and takes about a millisecond an item, so while one process waits on
+the network the others parse. ``read_document`` is pure (bytes in, a Document out) and both its
+arguments and its result pickle, which is what lets it run in another process.
+
+``ParserPool`` is the seam: with no workers it parses in the calling process (few feeds, where
+starting processes would cost more than it saves); with workers it uses a process pool started
+through a fork server, which is safe while the poller has threads of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+from .errors import ParseError
+from .models import Document
+from .normalize import html_to_text, normalize_entry
+from .parse import parse_feed
+
+__all__ = ["ParserPool", "default_workers", "read_document"]
+
+# Below this many feeds to fetch, parsing in-process is quicker than starting workers.
+POOL_MIN_FEEDS = 16
+PRELOAD = ("aggregator.pipeline", "sklearn.feature_extraction.text")
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def read_document(url: str, body: bytes, headers: dict[str, str], now: datetime) -> Document:
+    """Parse and normalize one fetched feed document. Raises FeedError subclasses."""
+    parsed = parse_feed(url, body, headers)
+    feed_link = parsed.link if parsed.link and parsed.link.startswith("http") else None
+    articles = tuple(
+        a
+        for e in parsed.entries
+        if (a := normalize_entry(e, feed_url=url, feed_link=feed_link, now=now)) is not None
+    )
+    return Document(
+        title=html_to_text(parsed.title) or None if parsed.title else None,
+        link=parsed.link,
+        ttl_minutes=parsed.ttl_minutes,
+        warning=parsed.warning,
+        entries=len(parsed.entries),
+        articles=articles,
+    )
+
+
+def default_workers(configured: int | None, feeds: int) -> int:
+    """How many parser processes a poll of ``feeds`` feeds uses.
+
+    ``configured`` is ``polling.parse_workers``: a number is taken as it is; None means one
+    per core, but none for small polls.
+    """
+    if configured is not None:
+        return configured
+    if feeds < POOL_MIN_FEEDS:
+        return 0
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+class ParserPool:
+    """Parse documents in ``workers`` processes, or in this one when ``workers`` is 0."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+        self._used = False
+
+    def __enter__(self) -> ParserPool:
+        if self.workers > 0:
+            self._executor = self._start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    @property
+    def in_processes(self) -> bool:
+        """Whether documents went to worker processes (so they are running, warmed up)."""
+        return self._used
+
+    def _start(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("forkserver")
+        # The fork server imports these once, and each worker is forked from it ready to go.
+        # scikit-learn is among them so that clustering can run in a worker too: its half a
+        # second of imports then happens on another core while this process fetches.
+        context.set_forkserver_preload([__name__, *PRELOAD])
+        return ProcessPoolExecutor(self.workers, mp_context=context)
+
+    def call(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` in a worker (it and its arguments must pickle), or here when
+        there are no workers or they cannot run."""
+        if self._executor is not None:
+            try:
+                return self._executor.submit(function, *args).result()
+            except BrokenProcessPool:
+                log.warning("a worker process died; running %s here", function.__name__)
+        return function(*args)
+
+    async def read(self, url: str, body: bytes, headers: dict[str, str], now: datetime) -> Document:
+        """``read_document`` in a worker. A worker that dies (a crash in a C library on hostile
+        bytes, the OOM killer) costs only the document it was on: the pool is restarted and
+        the documents that were waiting are tried again."""
+        if self._executor is None:
+            return read_document(url, body, headers, now)
+        loop = asyncio.get_running_loop()
+        self._used = True
+        for attempt in range(2):
+            executor = self._executor
+            try:
+                return await loop.run_in_executor(executor, read_document, url, body, headers, now)
+            except BrokenProcessPool:
+                if self._executor is executor:  # the first to notice restarts it
+                    executor.shutdown(wait=False, cancel_futures=True)
+                    self._executor = self._start()
+                if attempt == 1:
+                    break
+        raise ParseError(url, "the parser process died on this document")
