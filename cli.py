@@ -151,13 +151,43 @@ pass_app = click.make_pass_decorator(App)
 def _poll(app: App, all_feeds: bool) -> None:
     from aggregator.pipeline import poll as run_poll
 
-    with app.store() as store:
-        report = run_poll(app.config, store, all_feeds=all_feeds)
+    with app.store() as store, _progress_bar(app) as (on_start, progress):
+        report = run_poll(
+            app.config, store, all_feeds=all_feeds, on_start=on_start, progress=progress
+        )
     # Failed feeds are not fatal (they are kept in the database, and `feeds list` shows them),
     # so --quiet leaves them out too: cron mails whatever a job prints.
+    for outcome in report.outcomes:
+        if outcome.notice:
+            app.say(f"note: {outcome.url}: {outcome.notice}", err=True)
     for outcome in report.failed:
         app.say(f"{outcome.status}: {outcome.url}: {outcome.message}", err=True)
     app.say(report.summary(), err=True)
+
+
+@contextlib.contextmanager
+def _progress_bar(app: App) -> Iterator[tuple[Any, Any]]:
+    """A progress bar on stderr while polling, only on a terminal and never with --quiet."""
+    if app.quiet or not sys.stderr.isatty():
+        yield None, None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    bar = Progress(
+        "polling",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,  # gone when done: the summary line says the rest
+    )
+    task = bar.add_task("feeds", total=None)
+    with bar:
+        yield (
+            lambda total: bar.update(task, total=total),
+            lambda outcome: bar.advance(task),
+        )
 
 
 @cli.command()

@@ -79,6 +79,8 @@ Progress = Callable[[FeedOutcome], None]
 # An article older than this before the newest one being placed starts its own story instead
 # of making clustering load every story since its date (a feed's archive item, say).
 CATCH_UP = timedelta(days=7)
+# How long the store's writer lets parsed feeds gather before it commits them together.
+BATCH_WAIT = 0.02
 
 
 def poll(
@@ -233,6 +235,7 @@ class _Poller:
             finished = False
             while not finished:
                 batch = [await ready.get()]
+                await asyncio.sleep(BATCH_WAIT)  # let a few more arrive: fewer, larger commits
                 while not ready.empty():
                     batch.append(ready.get_nowait())
                 finished = None in batch

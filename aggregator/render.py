@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -240,21 +241,40 @@ def render_articles(articles: Sequence[ArticleView]) -> str:
 
 
 def render_feeds(feeds: Sequence[FeedView]) -> str:
+    """Each feed with its health, then a line of totals by status."""
     if not feeds:
         return "No feeds. Add one with: aggregator feeds add URL\n"
     lines = []
     for feed in feeds:
         lines.append(f"{feed.title or feed.url}  [{feed.status}]")
         lines.append(f"    {feed.url}")
-        if feed.effective_url:
+        if feed.duplicate_of:
+            lines.append(
+                f"    moved to {feed.effective_url}, which is the feed {feed.duplicate_of}"
+            )
+            lines.append("    (fetched once, as that feed; remove one of the two from the config)")
+        elif feed.effective_url:
             lines.append(f"    moved to {feed.effective_url}")
-        if feed.error_count:
-            lines += _wrap(f"{feed.error_count} error(s) in a row; last: {feed.last_error}", "    ")
+        if feed.retry_after:
+            lines.append(f"    the server asked us to wait until {_when(feed.retry_after)}")
+        if feed.last_error and (feed.error_count or feed.status == "gone"):
+            errors = f"{_count(feed.error_count, 'error')} in a row" if feed.error_count else "gone"
+            at = f" at {_when(feed.last_error_at)}" if feed.last_error_at else ""
+            lines += _wrap(f"{errors}; last{at}: {feed.last_error}", "    ")
         success = _when(feed.last_success) if feed.last_success else "never"
-        due = _when(feed.next_due) if feed.next_due else "now"
+        if feed.status in ("gone", "duplicate"):
+            due = "never"
+        else:
+            due = _when(feed.next_due) if feed.next_due else "now"
+        ratio = feed.not_modified_ratio
+        unchanged = f", {ratio:.0%} not modified" if ratio is not None else ""
         lines.append(
-            f"    last success {success}, next due {due}, {_count(feed.item_count, 'item')}"
+            f"    last success {success}, next due {due}, "
+            f"{_count(feed.item_count, 'item')}{unchanged}"
         )
+    totals = Counter(feed.status for feed in feeds)
+    summary = ", ".join(f"{n:,} {status}" for status, n in sorted(totals.items()))
+    lines.append(f"{_count(len(feeds), 'feed')}: {summary}")
     return "\n".join(lines) + "\n"
 
 
