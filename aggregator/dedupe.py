@@ -117,11 +117,12 @@ def duplicate_feeds(feeds: Sequence[FeedState]) -> dict[int, str]:
     for feed in sorted(feeds, key=lambda f: f.id):
         first_at.setdefault(feed.fetch_url, feed)
     found: dict[int, str] = {}
-    for feed in sorted(feeds, key=lambda f: f.id):
+    # Latest first, and never onto a feed already found to be a duplicate: feeds that point at
+    # each other, in a pair or a ring, keep one of them fetched (for a pair, the first added).
+    for feed in sorted(feeds, key=lambda f: f.id, reverse=True):
         if not feed.effective_url or feed.effective_url == feed.url:
             continue
         other = by_url.get(feed.effective_url) or first_at.get(feed.fetch_url)
-        # Two feeds that point at each other: the first one stays.
-        if other is not None and other.id != feed.id and found.get(other.id) != feed.url:
+        if other is not None and other.id != feed.id and other.id not in found:
             found[feed.id] = other.url
     return found

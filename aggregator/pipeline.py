@@ -55,6 +55,7 @@ from .normalize import html_to_text
 from .parse import parse_feed
 from .schedule import (
     ACTIVITY_WINDOW,
+    MAX_RETRY_AFTER,
     freshness,
     next_after_error,
     next_after_success,
@@ -367,6 +368,8 @@ class _Poller:
             status = FeedStatus.NOT_A_FEED if isinstance(error, NotAFeedError) else FeedStatus.ERROR
             errors = feed.error_count + (0 if network_down else 1)
             retry_after = error.retry_after if isinstance(error, RetryLaterError) else None
+            if retry_after is not None:  # kept as long as the schedule keeps it, a week at most
+                retry_after = min(retry_after, now + MAX_RETRY_AFTER)
             update = FeedUpdate(
                 status=status,
                 fetched_at=now,

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 __all__ = [
     "ACTIVITY_WINDOW",
     "MAX_INTERVAL",
+    "MAX_RETRY_AFTER",
     "MIN_INTERVAL",
     "feed_health",
     "freshness",
@@ -108,11 +109,13 @@ def next_after_success(
     """
     rng = rng or random.Random()
     base = gap / 2 if gap is not None else interval
+    floor = timedelta(0)
     if ttl_minutes:
-        base = max(base, timedelta(minutes=ttl_minutes))
+        floor = max(floor, timedelta(minutes=ttl_minutes))
     if fresh_for is not None:
-        base = max(base, fresh_for)
-    return now + _clamp(base * (1 + rng.uniform(-JITTER, JITTER)))
+        floor = max(floor, fresh_for)
+    # The jitter spreads feeds out, but never brings one back before the server said.
+    return now + _clamp(max(floor, max(base, floor) * (1 + rng.uniform(-JITTER, JITTER))))
 
 
 def next_after_error(

@@ -118,14 +118,22 @@ class ParserPool:
         """``read_document`` in a worker. A worker that dies (a crash in a C library on hostile
         bytes, the OOM killer) costs only the document it was on: the pool is restarted and
         the documents that were waiting are tried again."""
-        if self._executor is None:
-            return read_document(url, body, headers, now)
-        loop = asyncio.get_running_loop()
-        self._used = True
         for attempt in range(2):
             executor = self._executor
+            if executor is None:  # another document found that processes cannot start
+                return read_document(url, body, headers, now)
             try:
-                return await loop.run_in_executor(executor, read_document, url, body, headers, now)
+                future = executor.submit(read_document, url, body, headers, now)
+            except (OSError, RuntimeError) as e:
+                # Processes cannot be started here (a limit on processes, a program that
+                # imports us without an ``if __name__ == "__main__"`` guard...): parse here.
+                log.warning("cannot start parser processes (%s); parsing in this one", e)
+                executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
+                return read_document(url, body, headers, now)
+            self._used = True
+            try:
+                return await asyncio.wrap_future(future)
             except BrokenProcessPool:
                 if self._executor is executor:  # the first to notice restarts it
                     executor.shutdown(wait=False, cancel_futures=True)

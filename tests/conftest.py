@@ -48,12 +48,17 @@ class Request:
     headers: dict[str, str]
     at: float
     client_port: int = 0
+    finished: float = 0.0  # when the answer was sent (0 while in flight)
 
 
 class FeedServer:
-    """A threaded HTTP server on a free loopback port, serving Routes and logging requests."""
+    """A threaded HTTP server on a free loopback port, serving Routes and logging requests.
 
-    def __init__(self) -> None:
+    ``host`` is any address of 127.0.0.0/8 (all loopback on Linux), so a test can run a second
+    server that counts as another host.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[Request] = []
         self.in_flight = 0
@@ -68,15 +73,14 @@ class FeedServer:
                 pass
 
             def do_GET(self) -> None:
+                request = Request(
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    time.time(),
+                    self.client_address[1],
+                )
                 with server._lock:
-                    server.requests.append(
-                        Request(
-                            self.path,
-                            {k.lower(): v for k, v in self.headers.items()},
-                            time.time(),
-                            self.client_address[1],
-                        )
-                    )
+                    server.requests.append(request)
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
@@ -86,8 +90,9 @@ class FeedServer:
                 finally:
                     with server._lock:
                         server.in_flight -= 1
+                        request.finished = time.time()
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
