@@ -120,8 +120,11 @@ def run_aggregator(urls: Path, port: int, runs: int, concurrency: int | None) ->
 
 
 def run_reader(python: str, urls: Path, runs: int) -> dict[str, object] | None:
-    check = subprocess.run([python, "-c", "import reader"], capture_output=True)
-    if check.returncode != 0:
+    try:
+        check = subprocess.run([python, "-c", "import reader"], capture_output=True)
+    except OSError:
+        check = None
+    if check is None or check.returncode != 0:
         print(f"reader is not importable by {python}: skipped (see --reader-python)")
         return None
     update, whole = [], []
@@ -204,6 +207,7 @@ def main() -> None:
     ap.add_argument("--reader-python", default=sys.executable)
     ap.add_argument("--concurrency", type=int, help="polling.concurrency for aggregator")
     ap.add_argument("--skip-cpu", action="store_true")
+    ap.add_argument("--skip-reader", action="store_true")
     args = ap.parse_args()
     if not farm.DATA.is_file():
         sys.exit(f"no story data at {farm.DATA}: this benchmark replays ../shared")
@@ -214,7 +218,7 @@ def main() -> None:
             floor = n * args.latency / (args.concurrency or 32)
             print(f"farm: {n:,} feeds, {args.latency * 1000:.0f} ms a request, {args.runs} runs")
             ours = run_aggregator(urls, port, args.runs, args.concurrency)
-            theirs = run_reader(args.reader_python, urls, args.runs)
+            theirs = None if args.skip_reader else run_reader(args.reader_python, urls, args.runs)
         finally:
             proc.kill()
             proc.wait()
