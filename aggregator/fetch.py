@@ -4,9 +4,10 @@ The HTTP session is passed in, so a poll reuses connections and tests can point 
 Local paths and ``file://`` URLs are read from disk, for offline use.
 
 aiohttp does the HTTP. Its per-request cost is about a fifth of httpx's on this machine (0.2
-against 1.05 ms of CPU, `python benchmarks/http_clients.py`), and with a thousand feeds that
-CPU is what the poll waits on. Bodies are decompressed here, with zlib's ``max_length``, so the
-byte cap holds however well a gzip bomb compresses.
+against 1.05 ms of CPU, measured on the loopback farm of benchmarks/farm.py; see the README's
+dependencies), and with a thousand feeds that CPU is what the poll waits on. Bodies are
+decompressed here, with zlib's ``max_length``, so the byte cap holds however well a gzip bomb
+compresses.
 """
 
 from __future__ import annotations
