@@ -13,7 +13,6 @@ compresses.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import urllib.request
 import zlib
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from yarl import URL
 
 from .errors import FetchError, GoneError, RetryLaterError
 from .models import FetchResult
+from .schedule import http_date
 
 __all__ = ["FetchLimits", "fetch", "make_session", "parse_retry_after"]
 
@@ -250,13 +250,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> date
     if value.isascii() and value.isdigit():
         # Bounded here so an absurd number cannot overflow; the schedule caps it further.
         return now + timedelta(seconds=min(int(value), 10 * 365 * 86400))
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
+    return http_date(value)
 
 
 def _describe(error: aiohttp.ClientError) -> str:

@@ -51,8 +51,6 @@ from .models import (
     PollReport,
     StoredStory,
 )
-from .normalize import html_to_text
-from .parse import parse_feed
 from .schedule import (
     ACTIVITY_WINDOW,
     MAX_RETRY_AFTER,
@@ -62,7 +60,7 @@ from .schedule import (
     publishing_gap,
 )
 from .store import Store, open_store
-from .workers import ParserPool, default_workers
+from .workers import ParserPool, default_workers, read_document
 
 __all__ = [
     "build_digest",
@@ -160,6 +158,7 @@ class _Ready:
 
     feed: FeedState
     result: FetchResult
+    body_hash: str | None  # SHA-256 of the body; None for a 304
     document: Document | FeedError | None
 
 
@@ -177,7 +176,6 @@ class _Poller:
         warmer: _Warmer,
     ) -> None:
         self.store = store
-        self.config = config
         self.polling = config.polling
         self.parser = parser
         self.now = now
@@ -206,7 +204,11 @@ class _Poller:
             if isinstance(result, FeedError):
                 failures.append((feed, result))  # recorded at the end: was the network down?
                 return
-            await ready.put(_Ready(feed, result, await self._read(feed, result)))
+            # A 304, or a body byte for byte what we parsed last time, is not parsed again.
+            body_hash = None if result.not_modified else _digest(result.body or b"")
+            unchanged = body_hash is None or body_hash == feed.body_hash
+            document = None if unchanged else await self._read(feed, result)
+            await ready.put(_Ready(feed, result, body_hash, document))
 
         writer = asyncio.create_task(self._write(ready, outcomes))
         try:
@@ -272,13 +274,12 @@ class _Poller:
             log.exception("%s: unexpected failure while fetching", feed.url)
             return FetchError(feed.url, f"internal error ({type(e).__name__}: {e})")
 
-    async def _read(self, feed: FeedState, result: FetchResult) -> Document | FeedError | None:
-        """Parse the body in a worker, unless it is a 304 or byte for byte the last one (None)."""
-        body = result.body or b""
-        if result.not_modified or _digest(body) == feed.body_hash:
-            return None
+    async def _read(self, feed: FeedState, result: FetchResult) -> Document | FeedError:
+        """Parse the body in a worker; a failure comes back as the feed's error."""
         try:
-            document = await self.parser.read(feed.url, body, result.headers, self.now)
+            document = await self.parser.read(
+                feed.url, result.body or b"", result.headers, self.now
+            )
         except FeedError as e:
             return e
         except Exception as e:  # a bug met on one feed's data: log it whole, go on with the rest
@@ -296,9 +297,9 @@ class _Poller:
             with self.store.transaction():  # a savepoint within the batch
                 if isinstance(item.document, FeedError):
                     return self._record_failure(feed, item.document, network_down=False)
-                if item.document is None:
+                if item.document is None or item.body_hash is None:  # a 304, or the same bytes
                     return self._store_unchanged(feed, item.result)
-                return self._store_document(feed, item.result, item.document)
+                return self._store_document(feed, item.result, item.body_hash, item.document)
         except AggregatorError:
             raise  # the database or the config: fatal, and the user's to fix
         except Exception as e:  # a bug met on one feed's data: log it whole, go on with the rest
@@ -317,7 +318,9 @@ class _Poller:
         update = FeedUpdate(
             status=status,
             fetched_at=now,
-            next_due=self._next_due(gap, feed.ttl_minutes, freshness(result.headers, now)),
+            next_due=_next_due(
+                self.polling, now, self.rng, gap, feed.ttl_minutes, freshness(result.headers, now)
+            ),
             etag=result.etag,
             last_modified=result.last_modified,
             effective_url=result.permanent_redirect,
@@ -331,17 +334,19 @@ class _Poller:
         )
 
     def _store_document(
-        self, feed: FeedState, result: FetchResult, document: Document
+        self, feed: FeedState, result: FetchResult, body_hash: str, document: Document
     ) -> FeedOutcome:
         outcome = store_document(
-            self.store, feed, result, document, polling=self.polling, now=self.now, rng=self.rng
+            self.store,
+            feed,
+            result,
+            document,
+            body_hash=body_hash,
+            polling=self.polling,
+            now=self.now,
+            rng=self.rng,
         )
         return replace(outcome, notice=self._moved(feed, result.permanent_redirect))
-
-    def _next_due(
-        self, gap: timedelta | None, ttl_minutes: int | None, fresh_for: timedelta | None
-    ) -> datetime:
-        return _next_due(self.polling, self.now, self.rng, gap, ttl_minutes, fresh_for)
 
     def _moved(self, feed: FeedState, target: str | None) -> str | None:
         """A notice the first time a feed answers with a permanent redirect to a new place."""
@@ -390,6 +395,7 @@ def store_document(
     result: FetchResult,
     document: Document,
     *,
+    body_hash: str,
     polling: PollingConfig,
     now: datetime,
     rng: random.Random,
@@ -419,7 +425,7 @@ def store_document(
         next_due=_next_due(polling, now, rng, gap, document.ttl_minutes, fresh_for),
         etag=result.etag,
         last_modified=result.last_modified,
-        body_hash=_digest(result.body or b""),
+        body_hash=body_hash,
         effective_url=result.permanent_redirect,
         title=document.title,
         site_url=document.link,
@@ -486,8 +492,8 @@ def check_feed(url: str, polling: PollingConfig) -> tuple[str | None, int]:
     """Fetch and parse ``url`` once (for `feeds add`): its title and entry count, or a FeedError."""
 
     result = _fetch_once(url, polling)
-    parsed = parse_feed(url, result.body or b"", result.headers)
-    return html_to_text(parsed.title) or None, len(parsed.entries)
+    document = read_document(url, result.body or b"", result.headers, datetime.now(UTC))
+    return document.title, document.entries
 
 
 def fetch_document(url: str, polling: PollingConfig) -> bytes:

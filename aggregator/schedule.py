@@ -22,6 +22,7 @@ __all__ = [
     "MIN_INTERVAL",
     "feed_health",
     "freshness",
+    "http_date",
     "next_after_error",
     "next_after_success",
     "publishing_gap",
@@ -74,23 +75,27 @@ def freshness(headers: Mapping[str, str], now: datetime) -> timedelta | None:
             return timedelta(seconds=min(int(value), int(MAX_RETRY_AFTER.total_seconds())))
     expires = headers.get("expires")
     if expires:
-        try:
-            when = email.utils.parsedate_to_datetime(expires)
-        except (TypeError, ValueError, IndexError, OverflowError):
+        when = http_date(expires)
+        if when is None:
             return None  # "Expires: 0" and the like: already stale
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
         # Relative to the server's own clock when it sent one, so a skewed clock does not count.
-        base = now
-        if date := headers.get("date"):
-            try:
-                base = email.utils.parsedate_to_datetime(date)
-                base = base if base.tzinfo else base.replace(tzinfo=UTC)
-            except (TypeError, ValueError, IndexError, OverflowError):
-                base = now
+        base = http_date(headers.get("date")) or now
         if when > base:
             return min(when - base, MAX_RETRY_AFTER)
     return None
+
+
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP date (RFC 9110, and the older forms) as an aware UTC datetime; None if unreadable."""
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
 
 
 def next_after_success(

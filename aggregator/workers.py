@@ -46,7 +46,7 @@ def read_document(url: str, body: bytes, headers: dict[str, str], now: datetime)
         if (a := normalize_entry(e, feed_url=url, feed_link=feed_link, now=now)) is not None
     )
     return Document(
-        title=html_to_text(parsed.title) or None if parsed.title else None,
+        title=html_to_text(parsed.title) or None,
         link=parsed.link,
         ttl_minutes=parsed.ttl_minutes,
         warning=parsed.warning,

@@ -21,6 +21,7 @@ without --reader-python the current interpreter is tried, and reader is skipped 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -185,7 +186,14 @@ def cpu_of_parse_and_ingest(bodies: list[tuple[str, bytes]], runs: int) -> tuple
                         document = read_document(state.url, body, headers, now)
                         with store.transaction():
                             store_document(
-                                store, state, result, document, polling=polling, now=now, rng=rng
+                                store,
+                                state,
+                                result,
+                                document,
+                                body_hash=hashlib.sha256(body).hexdigest(),
+                                polling=polling,
+                                now=now,
+                                rng=rng,
                             )
             ours.append(time.process_time() - started)
             store.close()

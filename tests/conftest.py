@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import threading
@@ -156,15 +157,22 @@ class FeedServer:
             h.wfile.write(body)
 
 
-@pytest.fixture
-def feed_server() -> Iterator[FeedServer]:
-    server = FeedServer()
+@contextlib.contextmanager
+def serving(host: str = "127.0.0.1") -> Iterator[FeedServer]:
+    """A FeedServer on ``host`` (any address of 127.0.0.0/8), shut down afterwards."""
+    server = FeedServer(host=host)
     server.thread.start()
     try:
         yield server
     finally:
         server.httpd.shutdown()
         server.httpd.server_close()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    with serving() as server:
+        yield server
 
 
 def rss(title: str, items: list[dict[str, str]], *, link: str = "https://outlet.example/") -> bytes:

@@ -27,7 +27,7 @@ from aggregator.pipeline import poll
 from aggregator.store import Store, open_store
 from aggregator.workers import ParserPool
 
-from .conftest import FeedServer, Request, rss
+from .conftest import FeedServer, Request, rss, serving
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -77,13 +77,8 @@ def view_of(store: Store, url: str, now: datetime) -> FeedView:
 @pytest.fixture
 def other_host() -> Iterator[FeedServer]:
     """A second server on another loopback address: another host as far as per_host goes."""
-    server = FeedServer(host="127.0.0.2")
-    server.thread.start()
-    try:
+    with serving("127.0.0.2") as server:
         yield server
-    finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()
 
 
 # --- conditional GET ---------------------------------------------------------------------------
