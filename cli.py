@@ -21,7 +21,7 @@ from aggregator.config import Config, load_config, parse_duration
 from aggregator.errors import AggregatorError, ConfigError
 
 if TYPE_CHECKING:
-    from aggregator.models import FeedConfig
+    from aggregator.models import FeedConfig, StoryView
     from aggregator.store import Store
 
 EXIT_CODES = """\b
@@ -248,32 +248,129 @@ def stories(app: App, since: timedelta, limit: int, min_size: int, as_json: bool
     from aggregator.render import render_stories
 
     with app.store() as store:
-        found = store.stories(since=_cutoff(_window(since)), min_size=min_size, limit=limit)
+        found = store.stories(
+            since=_cutoff(_window(since)),
+            min_size=min_size,
+            limit=limit,
+            recent=app.config.clustering.quiet_after,
+        )
     if as_json:
         _print_json([s.to_json() for s in found])
     else:
         click.echo(render_stories(found), nl=False)
 
 
-@cli.command()
+class StoryCommands(click.Group):
+    """`story ID` shows a story (it is `story show ID`); merge, split and move correct one."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=StoryCommands)
+def story() -> None:
+    """Show a story, or correct one: merge, split, move.
+
+    \b
+    Examples:
+      aggregator story 12 --why
+      aggregator story merge 12 40
+      aggregator story split 12 301 302
+      aggregator story move 301 --to 40
+    """
+
+
+def _show_story(found: StoryView, as_json: bool, *, why: bool = False) -> None:
+    from aggregator.render import render_story
+
+    if as_json:
+        _print_json(found.to_json(why=why))
+    else:
+        click.echo(render_story(found, why=why), nl=False)
+
+
+@story.command("show")
 @click.argument("story_id", type=int)
+@click.option("--why", is_flag=True, help="Say what placed each article in the story.")
 @json_option
 @pass_app
-def story(app: App, story_id: int, as_json: bool) -> None:
-    """Show one story: its sources, key terms and timeline of articles.
+def story_show(app: App, story_id: int, why: bool, as_json: bool) -> None:
+    """Show one story: status, sources, key terms and the timeline of its articles.
+
+    The id of a story merged into another shows the story it joined.
 
     \b
     Example:
-      aggregator story 12
+      aggregator story 12 --why
     """
-    from aggregator.render import render_story
+    with app.store() as store:
+        found = store.story(story_id, recent=app.config.clustering.quiet_after)
+    _show_story(found, as_json, why=why)
+
+
+@story.command("merge")
+@click.argument("story_ids", type=int, nargs=-1, required=True)
+@json_option
+@pass_app
+def story_merge(app: App, story_ids: tuple[int, ...], as_json: bool) -> None:
+    """Merge stories into one. The oldest keeps its id; the others' ids lead to it.
+
+    \b
+    Example:
+      aggregator story merge 12 40
+    """
+    from aggregator.corrections import merge_stories
 
     with app.store() as store:
-        found = store.story(story_id)
+        found = merge_stories(store, app.config, story_ids, now=_now())
+    _corrected(app, found, as_json, f"merged into story {found.id}")
+
+
+@story.command("split")
+@click.argument("story_id", type=int)
+@click.argument("article_ids", type=int, nargs=-1, required=True)
+@json_option
+@pass_app
+def story_split(app: App, story_id: int, article_ids: tuple[int, ...], as_json: bool) -> None:
+    """Take articles out of a story into a new story, kept apart from it from now on.
+
+    \b
+    Example:
+      aggregator story split 12 301 302
+    """
+    from aggregator.corrections import split_story
+
+    with app.store() as store:
+        found = split_story(store, app.config, story_id, article_ids, now=_now())
+    _corrected(app, found, as_json, f"split off as story {found.id}")
+
+
+@story.command("move")
+@click.argument("article_ids", type=int, nargs=-1, required=True)
+@click.option("--to", "to", type=int, required=True, help="The story to move them to.")
+@json_option
+@pass_app
+def story_move(app: App, article_ids: tuple[int, ...], to: int, as_json: bool) -> None:
+    """Move articles to another story; the stories they leave are kept apart from it.
+
+    \b
+    Example:
+      aggregator story move 301 --to 40
+    """
+    from aggregator.corrections import move_articles
+
+    with app.store() as store:
+        found = move_articles(store, app.config, article_ids, to=to, now=_now())
+    _corrected(app, found, as_json, f"moved to story {found.id}")
+
+
+def _corrected(app: App, found: StoryView, as_json: bool, done: str) -> None:
     if as_json:
         _print_json(found.to_json())
     else:
-        click.echo(render_story(found), nl=False)
+        app.say(f"{done}: [{found.id}] {found.title} ({_plural(found.size, 'article')})")
 
 
 @cli.command()

@@ -28,6 +28,8 @@ Method, and why:
   are merged; the oldest keeps its key, and ``merges`` records (survivor, absorbed) so that the
   caller can move the absorbed story's articles. ``resolve`` maps any key handed out to the
   story it now belongs to.
+- A user's corrections hold: stories the user split apart (``apart``) are never merged again,
+  whatever later articles suggest.
 - Cost per article is bounded by the active stories that share its terms: candidates come from
   an inverted index over active stories only, the centroid norm is updated incrementally (so a
   large story costs no more than a small one), and ``expire`` pops stories off a heap instead of
@@ -55,16 +57,23 @@ Vector = dict[str, float]
 # many articles, and the word's weight at least this share of the story's heaviest term.
 _SIGNATURE_MEMBERS = 3
 _SIGNATURE_SHARE = 0.5
+# How many shared terms a placement records.
+_SHARED_TERMS = 5
 
 
 @dataclass(frozen=True)
 class Placement:
-    """Where an article went. ``similarity`` is None for the article that began a story."""
+    """Where an article went. ``similarity`` is None for the article that began a story.
+
+    ``shared`` holds the terms the article shared with the story when it joined, the ones that
+    carried the similarity first: what ``story --why`` shows.
+    """
 
     article: int
     story: int
     similarity: float | None
     new_story: bool
+    shared: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,7 @@ class StoryClusterer:
         document_frequencies: Mapping[str, int] | None = None,
         documents: int = 0,
         new_key: Callable[[ClusterDoc], int] | None = None,
+        apart: Iterable[tuple[int, int]] = (),
     ) -> None:
         self.config = config
         self.df: dict[str, int] = dict(document_frequencies or {})
@@ -155,6 +165,11 @@ class StoryClusterer:
         self.touched: set[int] = set()
         # Term counts of docs passed to vocabulary(), kept until they are loaded or added.
         self._counted: dict[int, dict[str, float]] = {}
+        # Stories the user split apart: never merged, under whatever key they end up with.
+        self._apart: dict[int, set[int]] = defaultdict(set)
+        for a, b in apart:
+            self._apart[a].add(b)
+            self._apart[b].add(a)
 
     # -- terms and vectors --
 
@@ -229,11 +244,13 @@ class StoryClusterer:
             story = self._begin(self._new_key(doc), doc)
             placement = Placement(doc.key, story.key, None, new_story=True)
         else:
-            converged = [
-                k for k, s in scores.items() if k != best and s >= self.config.merge_threshold
-            ]
+            threshold = self.config.merge_threshold
+            close = [k for k, s in scores.items() if k != best and s >= threshold]
+            close.sort(key=lambda k: (-scores[k], k))
+            converged = self._mergeable(best, close)
             story = self._merge([best, *converged]) if converged else self.stories[best]
-            placement = Placement(doc.key, story.key, round(scores[best], 4), new_story=False)
+            shared = self._shared(vector, story)
+            placement = Placement(doc.key, story.key, round(scores[best], 4), False, shared)
         story.add(doc, vector)
         self._index_terms(story.key, vector)
         self.touched.add(story.key)
@@ -294,9 +311,29 @@ class StoryClusterer:
             and story.centroid[shared[0]] >= _SIGNATURE_SHARE * story.top
         )
 
+    def _shared(self, vector: Vector, story: _Story) -> tuple[str, ...]:
+        """The terms the article shares with the story, heaviest contribution first."""
+        shared = [(w * story.centroid[t], t) for t, w in vector.items() if t in story.centroid]
+        shared.sort(key=lambda pair: (-pair[0], pair[1]))
+        return tuple(term for _, term in shared[:_SHARED_TERMS])
+
+    def _mergeable(self, best: int, converged: list[int]) -> list[int]:
+        """The converged stories that may join ``best`` (and each other), most similar first."""
+        chosen: list[int] = []
+        barred = set(self._apart.get(best, ()))
+        for key in converged:
+            if key not in barred:
+                chosen.append(key)
+                barred |= self._apart.get(key, set())
+        return chosen
+
     def _merge(self, keys: list[int]) -> _Story:
         """Fold converged stories into the oldest of them, which keeps its key."""
-        stories = sorted((self.stories[k] for k in keys), key=lambda s: (s.first, s.key))
+        # Stored ids (positive) are older than keys begun in this run (negative, minus the
+        # founding article's id, so the later story has the more negative key).
+        stories = sorted(
+            (self.stories[k] for k in keys), key=lambda s: (s.first, s.key < 0, abs(s.key))
+        )
         survivor = stories[0]
         for story in stories[1:]:
             self._unindex(story)
@@ -305,6 +342,10 @@ class StoryClusterer:
             self._index_terms(survivor.key, story.centroid)
             self._merged_into[story.key] = survivor.key
             self.merges.append((survivor.key, story.key))
+            for other in self._apart.pop(story.key, set()):
+                self._apart[other].discard(story.key)
+                self._apart[other].add(survivor.key)
+                self._apart[survivor.key].add(other)
             self.touched.discard(story.key)
         return survivor
 

@@ -68,6 +68,7 @@ class ClusteringConfig:
     title_weight: float = 2.0  # how much more a title term counts than a summary term
     summary_chars: int = 400  # how much of the summary takes part
     terms: int = 6  # key terms shown for a story
+    quiet_after: timedelta = timedelta(hours=6)  # a story with no article this long is quiet
 
 
 @dataclass(frozen=True)
@@ -413,6 +414,7 @@ def _check_values(
         (clustering.title_weight > 0, "clustering.title_weight: must be positive"),
         (clustering.summary_chars >= 0, "clustering.summary_chars: must be 0 or more"),
         (clustering.terms >= 1, "clustering.terms: must be at least 1"),
+        (clustering.quiet_after > timedelta(0), "clustering.quiet_after: must be positive"),
         (
             digest.format in {"text", "markdown", "html"},
             "digest.format: must be text, markdown or html",

@@ -10,6 +10,7 @@
     │   ├── NotAFeedError      the body is HTML or otherwise not RSS/Atom/JSON Feed
     │   └── ParseError         the feed could not be parsed at all
     ├── NotFoundError          a story, article or feed id that does not exist
+    ├── CorrectionError        a story merge, split or move that cannot be done as asked
     ├── EvalError              the labelled CSV for `aggregator eval` is unusable
     └── OpmlError              a subscription list for `feeds import` is not OPML, or is unsafe
 
@@ -25,6 +26,7 @@ from typing import Any
 __all__ = [
     "AggregatorError",
     "ConfigError",
+    "CorrectionError",
     "EvalError",
     "FeedError",
     "FetchError",
@@ -109,6 +111,10 @@ class ParseError(FeedError):
 
 class NotFoundError(AggregatorError):
     """A story, article or feed that does not exist."""
+
+
+class CorrectionError(AggregatorError):
+    """A story merge, split or move that cannot be done as asked."""
 
 
 class EvalError(AggregatorError):

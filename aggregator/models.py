@@ -29,6 +29,7 @@ __all__ = [
     "ParsedFeed",
     "PollReport",
     "StoredStory",
+    "StoryPlacement",
     "StoryView",
     "iso",
 ]
@@ -298,6 +299,22 @@ class ClusterDoc:
 
 
 @dataclass(frozen=True)
+class StoryPlacement:
+    """An article's place as clustering stores it.
+
+    ``story`` is where it ends up and ``placed_in`` the story it first joined or began (they
+    differ when that story was merged); either is a stored story id, or the negative key of a
+    story this run began.
+    """
+
+    article: int
+    story: int
+    placed_in: int
+    similarity: float | None
+    shared_terms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class StoredStory:
     """What clustering says of a story: its headline and key terms."""
 
@@ -327,10 +344,17 @@ class ArticleView:
     story_id: int | None
     summary: str = ""
     duplicates: tuple[Duplicate, ...] = ()
+    # How it came into its story (see ``story --why``): the similarity that placed it (None for
+    # the article that began a story, or one the user moved), the terms it shared with the story
+    # then, the story it first joined (another one when that story was merged into this one),
+    # and whether the clusterer or the user put it there.
     similarity: float | None = None
+    shared_terms: tuple[str, ...] = ()
+    placed_in: int | None = None
+    placed_by: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, *, why: bool = False) -> dict[str, Any]:
+        found: dict[str, Any] = {
             "id": self.id,
             "title": self.title,
             "url": self.url,
@@ -339,6 +363,14 @@ class ArticleView:
             "story_id": self.story_id,
             "duplicates": [{"url": d.url, "feed": d.feed} for d in self.duplicates],
         }
+        if why:
+            found["why"] = {
+                "similarity": self.similarity,
+                "shared_terms": list(self.shared_terms),
+                "placed_in": self.placed_in,
+                "placed_by": self.placed_by,
+            }
+        return found
 
 
 @dataclass(frozen=True)
@@ -352,9 +384,10 @@ class StoryView:
     first_seen: datetime
     last_seen: datetime
     terms: tuple[str, ...]
+    status: str  # new, growing or quiet (see aggregator.ranking)
     articles: tuple[ArticleView, ...] = field(default=())
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, why: bool = False) -> dict[str, Any]:
         return {
             "id": self.id,
             "title": self.title,
@@ -364,7 +397,8 @@ class StoryView:
             "first_seen": iso(self.first_seen),
             "last_seen": iso(self.last_seen),
             "terms": list(self.terms),
-            "articles": [a.to_json() for a in self.articles],
+            "status": self.status,
+            "articles": [a.to_json(why=why) for a in self.articles],
         }
 
 

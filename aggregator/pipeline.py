@@ -50,6 +50,7 @@ from .models import (
     FetchResult,
     PollReport,
     StoredStory,
+    StoryPlacement,
 )
 from .schedule import (
     ACTIVITY_WINDOW,
@@ -538,14 +539,17 @@ def cluster_pending(store: Store, config: Config, *, now: datetime) -> int:
         window = config.clustering.window
         start = max(pending[0].published, pending[-1].published - CATCH_UP)
         active = store.active(since=start - window)
-        clusterer = StoryClusterer(config.clustering)
+        clusterer = StoryClusterer(config.clustering, apart=store.stories_apart())
         vocabulary = clusterer.vocabulary([*pending, *active])
         clusterer.use_frequencies(store.document_frequencies(vocabulary), store.document_count())
         clusterer.load(active)
         placed = [clusterer.add(doc) for doc in pending]
         # Stories merged later in the run take along the articles placed in them earlier.
         resolve = clusterer.resolve
-        placements = [(p.article, resolve(p.story), p.similarity) for p in placed]
+        placements = [
+            StoryPlacement(p.article, resolve(p.story), p.story, p.similarity, p.shared)
+            for p in placed
+        ]
         new_stories = {
             p.story: p.article for p in placed if p.new_story and resolve(p.story) == p.story
         }
@@ -583,7 +587,7 @@ def build_digest(
 ) -> Digest:
     now = now or datetime.now(UTC)
     start = now - since if since is not None else None
-    stories = store.stories(since=start, min_size=min_size, limit=limit)
+    stories = store.stories(since=start, min_size=min_size, limit=limit, now=now)
     return Digest(
         generated_at=now,
         since=start,

@@ -203,16 +203,17 @@ def render_stories(stories: Sequence[StoryView]) -> str:
     lines = []
     for story in stories:
         lines.append(f"[{story.id}] {story.title}")
-        detail = f"{_count(story.size, 'article')}, {_sources(story, most=4)}"
+        detail = f"{story.status}, {_count(story.size, 'article')}, {_sources(story, most=4)}"
         lines += _wrap(detail, "      ")
         if story.terms:
             lines += _wrap("terms: " + ", ".join(story.terms), "      ")
     return "\n".join(lines) + "\n"
 
 
-def render_story(story: StoryView) -> str:
+def render_story(story: StoryView, *, why: bool = False) -> str:
+    """A story and its timeline; with ``why``, what placed each article in it."""
     lines = [f"[{story.id}] {story.title}"]
-    lines.append(f"{_count(story.size, 'article')}, {_sources(story, most=20)}")
+    lines.append(f"{story.status}, {_count(story.size, 'article')}, {_sources(story, most=20)}")
     lines.append(f"first seen {_when(story.first_seen)}, last seen {_when(story.last_seen)}")
     if story.terms:
         lines.append("terms: " + ", ".join(story.terms))
@@ -224,7 +225,27 @@ def render_story(story: StoryView) -> str:
             lines.append(f"  {article.url}")
         for dup in article.duplicates:
             lines.append(f"  also in {dup.feed}: {dup.url or '(no link)'}")
+        if why:
+            lines += _wrap("why: " + explain_placement(article), "  ", "     ")
     return "\n".join(lines) + "\n"
+
+
+def explain_placement(article: ArticleView) -> str:
+    """One line on how an article came into its story."""
+    if article.placed_by == "user":
+        return "moved here by you (story split, move or merge)"
+    merged = article.placed_in is not None and article.placed_in != article.story_id
+    if article.similarity is None:
+        text = f"began story {article.placed_in}" if merged else "began this story"
+    else:
+        text = f"similarity {article.similarity:.2f}"
+        if article.shared_terms:
+            text += "; shares " + ", ".join(article.shared_terms)
+        if merged:
+            text = f"joined story {article.placed_in} ({text})"
+    if merged:
+        text += f", which was merged into story {article.story_id}"
+    return text
 
 
 def render_articles(articles: Sequence[ArticleView]) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
+from .config import ClusteringConfig
 from .dedupe import IngestPlan, StoredLink, duplicate_feeds
 from .errors import NotFoundError, StorageError
 from .models import (
@@ -29,13 +30,16 @@ from .models import (
     FeedUpdate,
     FeedView,
     StoredStory,
+    StoryPlacement,
     StoryView,
 )
+from .ranking import StoryFigures, rank, story_status
 from .schedule import feed_health
 
 __all__ = ["MIGRATIONS", "Store", "open_store"]
 
 BUSY_TIMEOUT_MS = 5000
+DEFAULT_RECENT = ClusteringConfig().quiet_after
 # Distinct feeds that carry a story's articles, copies included: its number of sources.
 _SOURCE_COUNT = """SELECT COUNT(DISTINCT i.feed_id) FROM story_articles sa
                    JOIN items i ON i.article_id = sa.article_id WHERE sa.story_id = stories.id"""
@@ -163,7 +167,32 @@ def _m002_feed_pace(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_m001_initial, _m002_feed_pace)
+def _m003_story_corrections(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- Why each article is in its story (story --why): the terms it shared with the story
+        -- when placed, the story it first joined or began, and who put it there.
+        ALTER TABLE story_articles ADD COLUMN shared_terms TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE story_articles ADD COLUMN placed_in INTEGER;
+        ALTER TABLE story_articles ADD COLUMN placed_by TEXT NOT NULL DEFAULT 'cluster';
+        UPDATE story_articles SET placed_in = story_id;
+        -- Stories the user split apart (story split, story move): never merged again.
+        -- story_a < story_b; a merged story's pairs pass to the story it joined.
+        CREATE TABLE stories_apart (
+            story_a INTEGER NOT NULL,
+            story_b INTEGER NOT NULL,
+            PRIMARY KEY (story_a, story_b)
+        ) WITHOUT ROWID;
+        CREATE INDEX stories_apart_b ON stories_apart(story_b);
+        """
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _m001_initial,
+    _m002_feed_pace,
+    _m003_story_corrections,
+)
 
 
 class Store:
@@ -516,7 +545,7 @@ class Store:
     def save_clustering(
         self,
         *,
-        placements: Sequence[tuple[int, int, float | None]],
+        placements: Sequence[StoryPlacement],
         new_story_keys: dict[int, int],
         merged: Sequence[tuple[int, int]] = (),
         stories: Sequence[StoredStory],
@@ -524,9 +553,9 @@ class Store:
         documents: int,
         now: datetime,
     ) -> dict[int, int]:
-        """Write placements ``(article_id, story_key, similarity)`` and story summaries.
+        """Write placements and story summaries.
 
-        ``story_key`` is a stored story id, or a negative key for a story the clusterer just
+        A story key is a stored story id, or a negative key for a story the clusterer just
         began; ``new_story_keys`` maps each such key to the article that began it. ``merged``
         lists ``(survivor_key, absorbed_id)`` for stored stories folded into another: their
         articles move, and their id becomes an alias. Returns the mapping from new keys to ids.
@@ -534,33 +563,30 @@ class Store:
         ids: dict[int, int] = {}
         with self.transaction():
             for key, founder in new_story_keys.items():
-                cursor = self.db.execute(
-                    """INSERT INTO stories (title, first_seen, last_seen, created_at, updated_at)
-                       SELECT title, published, published, ?, ? FROM articles WHERE id = ?""",
-                    [ts(now), ts(now), founder],
-                )
-                ids[key] = int(cursor.lastrowid or 0)
-            for article_id, key, similarity in placements:
+                ids[key] = self._new_story(founder, now)
+            for p in placements:
+                target = ids.get(p.story, p.story)
+                # A story begun and absorbed within this run never had an id of its own.
+                placed_in = ids.get(p.placed_in, p.placed_in if p.placed_in > 0 else target)
                 self.db.execute(
-                    """INSERT INTO story_articles (article_id, story_id, similarity, added_at)
-                       VALUES (?, ?, ?, ?)
+                    """INSERT INTO story_articles
+                         (article_id, story_id, similarity, added_at, shared_terms, placed_in)
+                       VALUES (?, ?, ?, ?, ?, ?)
                        ON CONFLICT(article_id) DO UPDATE SET
-                         story_id = excluded.story_id, similarity = excluded.similarity""",
-                    [article_id, ids.get(key, key), similarity, ts(now)],
+                         story_id = excluded.story_id, similarity = excluded.similarity,
+                         shared_terms = excluded.shared_terms, placed_in = excluded.placed_in,
+                         placed_by = 'cluster'""",
+                    [
+                        p.article,
+                        target,
+                        p.similarity,
+                        ts(now),
+                        json.dumps(p.shared_terms),
+                        placed_in,
+                    ],
                 )
             for survivor, absorbed in merged:
-                target = ids.get(survivor, survivor)
-                self.db.execute(
-                    "UPDATE story_articles SET story_id = ? WHERE story_id = ?", [target, absorbed]
-                )
-                self.db.execute(
-                    "UPDATE story_aliases SET story_id = ? WHERE story_id = ?", [target, absorbed]
-                )
-                self.db.execute(
-                    "INSERT OR REPLACE INTO story_aliases (alias_id, story_id) VALUES (?, ?)",
-                    [absorbed, target],
-                )
-                self.db.execute("DELETE FROM stories WHERE id = ?", [absorbed])
+                self._fold_story(absorbed, into=ids.get(survivor, survivor))
             for story in stories:
                 self._refresh_story(ids.get(story.id, story.id), story, now)
             for term, inc in df_increments.items():
@@ -575,6 +601,58 @@ class Store:
                 [str(documents)],
             )
         return ids
+
+    def _new_story(self, founder: int, now: datetime) -> int:
+        # Never reuse an id: a merged story's id lives on as an alias, and SQLite would hand
+        # out the highest id again once that story's row is gone.
+        cursor = self.db.execute(
+            """INSERT INTO stories (id, title, first_seen, last_seen, created_at, updated_at)
+               SELECT 1 + MAX(COALESCE((SELECT MAX(id) FROM stories), 0),
+                              COALESCE((SELECT MAX(alias_id) FROM story_aliases), 0)),
+                      title, published, published, ?, ? FROM articles WHERE id = ?""",
+            [ts(now), ts(now), founder],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def _fold_story(self, absorbed: int, *, into: int) -> None:
+        """Move a story's articles into another; its id becomes an alias of that one."""
+        self.db.execute(
+            "UPDATE story_articles SET story_id = ? WHERE story_id = ?", [into, absorbed]
+        )
+        self.db.execute(
+            "UPDATE story_aliases SET story_id = ? WHERE story_id = ?", [into, absorbed]
+        )
+        self.db.execute(
+            "INSERT OR REPLACE INTO story_aliases (alias_id, story_id) VALUES (?, ?)",
+            [absorbed, into],
+        )
+        # What the user kept apart from the absorbed story stays apart from the survivor.
+        for other in self._apart_from(absorbed):
+            self.db.execute(
+                "DELETE FROM stories_apart WHERE story_a = ? AND story_b = ?",
+                [min(absorbed, other), max(absorbed, other)],
+            )
+            if other != into:
+                self._keep_apart(into, other)
+        self.db.execute("DELETE FROM stories WHERE id = ?", [absorbed])
+
+    def _apart_from(self, story_id: int) -> list[int]:
+        rows = self._rows(
+            """SELECT story_b AS other FROM stories_apart WHERE story_a = :id
+               UNION SELECT story_a FROM stories_apart WHERE story_b = :id""",
+            {"id": story_id},
+        )
+        return [r["other"] for r in rows]
+
+    def _keep_apart(self, a: int, b: int) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO stories_apart (story_a, story_b) VALUES (?, ?)",
+            [min(a, b), max(a, b)],
+        )
+
+    def stories_apart(self) -> list[tuple[int, int]]:
+        """Every pair of stories the user split apart."""
+        return [(r["story_a"], r["story_b"]) for r in self._rows("SELECT * FROM stories_apart")]
 
     def _refresh_story(self, story_id: int, story: StoredStory, now: datetime) -> None:
         self.db.execute(
@@ -592,6 +670,102 @@ class Store:
             [story.title, json.dumps(list(story.terms)), ts(now), story_id],
         )
 
+    # -- corrections --
+
+    def resolve_story(self, story_id: int) -> int:
+        """The id of the story ``story_id`` is now (itself, or the story it was merged into)."""
+        row = self._one(
+            """SELECT id FROM stories WHERE id = COALESCE(
+                 (SELECT story_id FROM story_aliases WHERE alias_id = :id), :id)""",
+            {"id": story_id},
+        )
+        if row is None:
+            raise NotFoundError(f"no story with id {story_id}")
+        return int(row["id"])
+
+    def stories_of(self, article_ids: Sequence[int]) -> dict[int, int | None]:
+        """The story each article is in (None when not placed yet); unknown ids are an error."""
+        found: dict[int, int | None] = {}
+        for chunk in _chunks(list(article_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(
+                f"""SELECT a.id, sa.story_id FROM articles a
+                    LEFT JOIN story_articles sa ON sa.article_id = a.id
+                    WHERE a.id IN ({marks})""",
+                chunk,
+            )
+            found.update({r["id"]: r["story_id"] for r in rows})
+        missing = [str(i) for i in article_ids if i not in found]
+        if missing:
+            raise NotFoundError(f"no article with id {', '.join(missing)}")
+        return found
+
+    def merge_stories(self, survivor: int, absorbed: Iterable[int]) -> None:
+        """The user's merge: the other stories' articles join ``survivor``; ids become aliases."""
+        with self.transaction():
+            for story_id in absorbed:
+                # The user's latest word wins over an earlier split of these two.
+                self.db.execute(
+                    "DELETE FROM stories_apart WHERE story_a = ? AND story_b = ?",
+                    [min(survivor, story_id), max(survivor, story_id)],
+                )
+                self._fold_story(story_id, into=survivor)
+
+    def move_articles(self, article_ids: Sequence[int], *, to: int | None, now: datetime) -> int:
+        """The user's move: put articles in story ``to``, or in a new story when None.
+
+        The stories they came from are kept apart from it from now on, so clustering never
+        undoes the move by merging them back; a story left empty becomes an alias of ``to``.
+        Returns the story they are in now.
+        """
+        with self.transaction():
+            origins = set(self.stories_of(article_ids).values()) - {None, to}
+            target = to if to is not None else self._new_story(article_ids[0], now)
+            for chunk in _chunks(list(article_ids), 500):
+                marks = ",".join("?" * len(chunk))
+                self.db.execute(
+                    f"""INSERT INTO story_articles (article_id, story_id, similarity, added_at,
+                                                    shared_terms, placed_in, placed_by)
+                        SELECT id, ?, NULL, ?, '[]', ?, 'user' FROM articles WHERE id IN ({marks})
+                        ON CONFLICT(article_id) DO UPDATE SET
+                          story_id = excluded.story_id, similarity = NULL, shared_terms = '[]',
+                          placed_in = excluded.placed_in, placed_by = 'user'""",
+                    [target, ts(now), target, *chunk],
+                )
+            for origin in origins:
+                assert origin is not None
+                left = self._one("SELECT 1 FROM story_articles WHERE story_id = ?", [origin])
+                if left is None:
+                    self._fold_story(origin, into=target)
+                else:
+                    self._keep_apart(origin, target)
+        return target
+
+    def story_docs(self, story_ids: Iterable[int]) -> list[ClusterDoc]:
+        """The articles of these stories as the clusterer sees them, in time order."""
+        ids = list(story_ids)
+        docs: list[ClusterDoc] = []
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            docs += [
+                _doc(r)
+                for r in self._rows(
+                    f"""SELECT a.id, a.title, a.summary, a.published, sa.story_id,
+                               COALESCE(f.title, f.feed_title, f.url) AS source
+                        FROM story_articles sa JOIN articles a ON a.id = sa.article_id
+                        JOIN feeds f ON f.id = a.feed_id
+                        WHERE sa.story_id IN ({marks})""",
+                    chunk,
+                )
+            ]
+        return sorted(docs, key=lambda d: (d.published, d.key))
+
+    def refresh_stories(self, summaries: Iterable[StoredStory], now: datetime) -> None:
+        """Write new headlines and terms, and recount each story's figures."""
+        with self.transaction():
+            for story in summaries:
+                self._refresh_story(story.id, story, now)
+
     # -- browsing --
 
     def stories(
@@ -600,36 +774,69 @@ class Store:
         since: datetime | None,
         min_size: int,
         limit: int,
+        now: datetime | None = None,
+        recent: timedelta = DEFAULT_RECENT,
         with_articles: bool = True,
     ) -> list[StoryView]:
-        """Stories with an article first seen since ``since``, ranked (see README, Ranking)."""
-        where = ["s.size >= :min_size"]
+        """Stories with an article first seen since ``since``, best first (see aggregator.ranking).
+
+        ``recent`` is how far back velocity counts articles, and how long a story stays new or
+        growing without another article.
+        """
+        now = now or datetime.now(UTC)
+        params: dict[str, Any] = {"min_size": min_size}
         if since is not None:
-            where.append(
-                """EXISTS (SELECT 1 FROM story_articles sa JOIN articles a ON a.id = sa.article_id
-                           WHERE sa.story_id = s.id AND a.first_seen >= :since)"""
+            chosen = """SELECT s.* FROM stories s WHERE s.size >= :min_size AND s.id IN (
+                          SELECT sa.story_id FROM articles a
+                          JOIN story_articles sa ON sa.article_id = a.id
+                          WHERE a.first_seen >= :since)"""
+            params["since"] = ts(since)
+        else:
+            chosen = "SELECT s.* FROM stories s WHERE s.size >= :min_size"
+        rows = {r["id"]: r for r in self._rows(chosen, params)}
+        velocity = self._recent_counts(list(rows), since=now - recent)
+        figures = [
+            StoryFigures(
+                id=r["id"],
+                size=r["size"],
+                sources=r["source_count"],
+                first_seen=_dt(r["first_seen"]),
+                last_seen=_dt(r["last_seen"]),
+                recent=velocity.get(r["id"], 0),
             )
-        sql = f"""SELECT s.* FROM stories s WHERE {" AND ".join(where)}
-                  ORDER BY s.source_count DESC, s.size DESC, s.last_seen DESC, s.id DESC"""
-        params: dict[str, Any] = {"min_size": min_size, "since": ts(since) if since else None}
+            for r in rows.values()
+        ]
+        ranked = rank(figures, now)
         if limit:
-            sql += " LIMIT :limit"
-            params["limit"] = limit
-        rows = self._rows(sql, params)
-        return [self._story_view(r, with_articles=with_articles) for r in rows]
+            ranked = ranked[:limit]
+        return [
+            self._story_view(rows[f.id], with_articles=with_articles, now=now, recent=recent)
+            for f in ranked
+        ]
 
-    def story(self, story_id: int) -> StoryView:
-        """One story; the id of a story merged into another leads to the survivor."""
-        row = self._one(
-            """SELECT * FROM stories WHERE id = COALESCE(
-                 (SELECT story_id FROM story_aliases WHERE alias_id = :id), :id)""",
-            {"id": story_id},
+    def _recent_counts(self, story_ids: list[int], *, since: datetime) -> dict[int, int]:
+        rows = self._rows(
+            """SELECT sa.story_id, COUNT(DISTINCT a.feed_id) AS n FROM articles a
+               JOIN story_articles sa ON sa.article_id = a.id
+               WHERE a.published >= ? GROUP BY sa.story_id""",
+            [ts(since)],
         )
-        if row is None:
-            raise NotFoundError(f"no story with id {story_id}")
-        return self._story_view(row, with_articles=True)
+        wanted = set(story_ids)
+        return {r["story_id"]: r["n"] for r in rows if r["story_id"] in wanted}
 
-    def _story_view(self, row: dict[str, Any], *, with_articles: bool) -> StoryView:
+    def story(
+        self, story_id: int, *, now: datetime | None = None, recent: timedelta = DEFAULT_RECENT
+    ) -> StoryView:
+        """One story; the id of a story merged into another leads to the survivor."""
+        row = self._one("SELECT * FROM stories WHERE id = ?", [self.resolve_story(story_id)])
+        assert row is not None
+        return self._story_view(
+            row, with_articles=True, now=now or datetime.now(UTC), recent=recent
+        )
+
+    def _story_view(
+        self, row: dict[str, Any], *, with_articles: bool, now: datetime, recent: timedelta
+    ) -> StoryView:
         sources = [
             r["name"]
             for r in self._rows(
@@ -647,14 +854,16 @@ class Store:
                     "sa.story_id = :story", {"story": row["id"]}, order="a.published, a.id"
                 )
             )
+        first_seen, last_seen = _dt(row["first_seen"]), _dt(row["last_seen"])
         return StoryView(
             id=row["id"],
             title=row["title"],
             size=row["size"],
             sources=tuple(sources),
-            first_seen=_dt(row["first_seen"]),
-            last_seen=_dt(row["last_seen"]),
+            first_seen=first_seen,
+            last_seen=last_seen,
             terms=tuple(json.loads(row["terms"])),
+            status=story_status(first_seen, last_seen, now, recent),
             articles=articles,
         )
 
@@ -677,7 +886,8 @@ class Store:
         self, where: str, params: dict[str, Any], *, order: str, limit: int = 0
     ) -> list[ArticleView]:
         sql = f"""SELECT a.id, a.title, a.url, a.summary, a.published, a.first_seen,
-                         sa.story_id, sa.similarity, COALESCE(f.title, f.feed_title, f.url) AS feed
+                         sa.story_id, sa.similarity, sa.shared_terms, sa.placed_in, sa.placed_by,
+                         COALESCE(f.title, f.feed_title, f.url) AS feed
                   FROM articles a JOIN feeds f ON f.id = a.feed_id
                   LEFT JOIN story_articles sa ON sa.article_id = a.id
                   WHERE {where} ORDER BY {order}"""
@@ -697,6 +907,9 @@ class Store:
                 summary=r["summary"],
                 duplicates=tuple(dupes.get(r["id"], ())),
                 similarity=r["similarity"],
+                shared_terms=tuple(json.loads(r["shared_terms"] or "[]")),
+                placed_in=r["placed_in"],
+                placed_by=r["placed_by"],
             )
             for r in rows
         ]

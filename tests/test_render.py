@@ -48,6 +48,7 @@ def story(
         first_seen=min(a.first_seen for a in articles),
         last_seen=max(a.first_seen for a in articles),
         terms=terms,
+        status="new",
         articles=articles,
     )
 

@@ -10,7 +10,7 @@ import pytest
 
 from aggregator.dedupe import plan_ingest
 from aggregator.errors import StorageError
-from aggregator.models import Article, FeedConfig, FeedStatus
+from aggregator.models import Article, FeedConfig, FeedStatus, StoryPlacement
 from aggregator.store import MIGRATIONS, FeedUpdate, StoredStory, open_store
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -131,7 +131,10 @@ def test_a_merged_story_keeps_working_as_an_alias(tmp_path: Path) -> None:
         feed.id, plan, FeedUpdate(status=FeedStatus.OK, fetched_at=NOW, next_due=NOW)
     )
     ids = store.save_clustering(
-        placements=[(first, -first, None), (second, -second, None)],
+        placements=[
+            StoryPlacement(first, -first, -first, None),
+            StoryPlacement(second, -second, -second, None),
+        ],
         new_story_keys={-first: first, -second: second},
         stories=[StoredStory(-first, "Truce", ("varnek",)), StoredStory(-second, "Aid", ("aid",))],
         df_increments={"varnek": 1},

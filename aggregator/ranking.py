@@ -1,0 +1,64 @@
+"""Which stories matter now: each story's status, and the order stories are listed in.
+
+Pure: the store hands in each story's figures and the time, nothing here reads the database.
+
+A story ranks high when many outlets carry it (source diversity), when it is still gathering
+articles (velocity) and when its latest article is recent (recency):
+
+    score = (2 × ln(1 + sources) + ln(1 + outlets that published in the last ``recent``))
+            × ½^(hours since the latest article / 12)
+
+Logarithms, because the tenth outlet adds less news than the second. Velocity counts outlets,
+not articles, and diversity counts double: twelve outlets agreeing that something happened is
+the signal a reader wants, while one outlet posting ten live updates is not. Recency halves a
+story's score every 12 hours, so yesterday's big story gives way to today's, but not to a
+single fresh blog post.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+__all__ = ["RECENCY_HALF_LIFE", "StoryFigures", "rank", "score", "story_status"]
+
+RECENCY_HALF_LIFE = timedelta(hours=12)
+DIVERSITY_WEIGHT = 2.0
+
+
+@dataclass(frozen=True)
+class StoryFigures:
+    """What ranking needs to know of a story."""
+
+    id: int
+    size: int
+    sources: int
+    first_seen: datetime
+    last_seen: datetime
+    recent: int  # outlets that published an article of it within the last ``recent``
+
+
+def story_status(
+    first_seen: datetime, last_seen: datetime, now: datetime, recent: timedelta
+) -> str:
+    """``new`` when the story began within ``recent``; ``growing`` when it is older but took an
+    article within ``recent``; otherwise ``quiet``."""
+    if last_seen < now - recent:
+        return "quiet"
+    return "new" if first_seen >= now - recent else "growing"
+
+
+def score(story: StoryFigures, now: datetime) -> float:
+    age = max((now - story.last_seen) / RECENCY_HALF_LIFE, 0.0)
+    strength = DIVERSITY_WEIGHT * math.log1p(story.sources) + math.log1p(story.recent)
+    return float(strength * 0.5**age)
+
+
+def rank(stories: Sequence[StoryFigures], now: datetime) -> list[StoryFigures]:
+    """Best first; ties go to the larger, then the more recent, then the newer story."""
+    return sorted(
+        stories,
+        key=lambda s: (-score(s, now), -s.size, -s.last_seen.timestamp(), -s.id),
+    )
