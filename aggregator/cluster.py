@@ -1,6 +1,6 @@
 """Group articles into stories, online, with TF-IDF.
 
-Pure: the caller hands in the active stories and the running document frequencies, then adds
+Pure: the caller hands in the active stories and the running term frequencies, then adds
 articles one at a time in time order; nothing here touches the database.
 
 Method, and why:
@@ -8,8 +8,11 @@ Method, and why:
 - Each article becomes a TF-IDF vector over single words (scikit-learn's analyzer, English stop
   words removed; titles weigh more than summaries). Headlines are a handful of words, so word
   pairs mostly add terms that no other headline shares: they dilute the vector and drag every
-  similarity towards zero. IDF comes from running document frequencies, so it follows the
-  stream instead of a vocabulary fitted once.
+  similarity towards zero. IDF comes from running frequencies, so it follows the stream
+  instead of a vocabulary fitted once. A term counts once per story that uses it, not once per
+  article: a story's own name, repeated by hundreds of its articles, would otherwise turn into
+  a common word and weigh less than the generic words ("good", "review") that its headlines
+  share with everything else.
 - An article joins the story it is most similar to, when that similarity reaches ``threshold``;
   otherwise it begins a new story. The similarity is the cosine with the story's centroid (the
   sum of its members' vectors), damped by how long the story has been quiet: it halves every
@@ -19,9 +22,11 @@ Method, and why:
   reachable for as long as it lasts. ``window`` remains the hard limit after which a story takes
   nothing more and can be expired.
 - Cosine alone lets one shared word carry a short headline into a story ("Monday", "review",
-  "Bell"). So a story is a candidate only when the words it shares with the article are
-  evidence: two or more (numbers do not count), or a single word that is what the story is
-  about (the story has a few articles and that word weighs at least half its heaviest term).
+  "Bell"). So a story is a candidate only when it shares two or more words with the article
+  (numbers do not count). Not even a word the story is about suffices alone: "Mac" in a story
+  on Freddie Mac, "Apple" in one on the next iPhone, "good" in a run of "Good morning" posts
+  are each heaviest in their story and each pull in every unrelated headline that uses them;
+  once a story on a topic word forms, it takes the topic rather than the event.
 - Single-pass clustering splits a story when its first headlines have little in common: two
   fragments grow side by side. When one article is close to several active stories, at least
   ``merge_threshold`` (stricter than ``threshold``) to each, those stories have converged and
@@ -53,10 +58,6 @@ __all__ = ["ClusterDoc", "Placement", "StoryClusterer", "StorySummary"]
 
 Vector = dict[str, float]
 
-# One shared word links two headlines only when it is what the story is about: at least this
-# many articles, and the word's weight at least this share of the story's heaviest term.
-_SIGNATURE_MEMBERS = 3
-_SIGNATURE_SHARE = 0.5
 # How many shared terms a placement records.
 _SHARED_TERMS = 5
 
@@ -92,7 +93,6 @@ class _Story:
     last: datetime
     centroid: Vector = field(default_factory=dict)
     norm: float = 0.0
-    top: float = 0.0  # the heaviest centroid weight
     members: list[tuple[ClusterDoc, Vector]] = field(default_factory=list)
 
     def add(self, doc: ClusterDoc, vector: Vector) -> None:
@@ -113,7 +113,6 @@ class _Story:
         for term, weight in weights.items():
             old = self.centroid.get(term, 0.0)
             self.centroid[term] = old + weight
-            self.top = max(self.top, old + weight)
             squared += weight * (2.0 * old + weight)
         self.norm = math.sqrt(max(squared, 0.0))
 
@@ -199,6 +198,14 @@ class StoryClusterer:
         self.df.update(document_frequencies)
         self.documents = documents
 
+    def story_frequencies(self, docs: Iterable[ClusterDoc]) -> dict[str, int]:
+        """For each term, how many of the docs' stories use it: the counts from scratch."""
+        used: dict[str, set[int]] = defaultdict(set)
+        for doc in docs:
+            for term in self.terms(doc):
+                used[term].add(doc.story if doc.story is not None else -doc.key)
+        return {term: len(stories) for term, stories in used.items()}
+
     def _counts(self, doc: ClusterDoc) -> dict[str, float]:
         counts = self._counted.pop(doc.key, None)
         return counts if counts is not None else self.terms(doc)
@@ -213,11 +220,12 @@ class StoryClusterer:
         norm = math.sqrt(sum(w * w for w in vector.values()))
         return {t: w / norm for t, w in vector.items()} if norm else {}
 
-    def _count(self, counts: Mapping[str, float]) -> None:
-        self.documents += 1
-        for term in counts:
-            self.df[term] = self.df.get(term, 0) + 1
-            self.df_increments[term] += 1
+    def _count(self, vector: Vector, story: _Story) -> None:
+        """Count the terms the article brings into ``story``, before it joins."""
+        for term in vector:
+            if term not in story.centroid:
+                self.df[term] = self.df.get(term, 0) + 1
+                self.df_increments[term] += 1
 
     # -- loading and adding --
 
@@ -235,9 +243,8 @@ class StoryClusterer:
 
     def add(self, doc: ClusterDoc) -> Placement:
         """Place one new article: join the best active story, or begin one."""
-        counts = self._counts(doc)
-        self._count(counts)
-        vector = self._vector(counts)
+        self.documents += 1
+        vector = self._vector(self._counts(doc))
         scores = self._scores(doc, vector)
         best = max(scores, key=lambda key: (scores[key], -key), default=None)
         if best is None:
@@ -251,6 +258,7 @@ class StoryClusterer:
             story = self._merge([best, *converged]) if converged else self.stories[best]
             shared = self._shared(vector, story)
             placement = Placement(doc.key, story.key, round(scores[best], 4), False, shared)
+        self._count(vector, story)
         story.add(doc, vector)
         self._index_terms(story.key, vector)
         self.touched.add(story.key)
@@ -303,13 +311,7 @@ class StoryClusterer:
         story = self.stories[key]
         # Numbers (dates, counts, episode numbers) coincide across unrelated headlines.
         shared = [t for t in vector if t in story.centroid and not t.isdigit()]
-        if len(shared) >= 2:
-            return True
-        return (
-            len(shared) == 1
-            and len(story.members) >= _SIGNATURE_MEMBERS
-            and story.centroid[shared[0]] >= _SIGNATURE_SHARE * story.top
-        )
+        return len(shared) >= 2
 
     def _shared(self, vector: Vector, story: _Story) -> tuple[str, ...]:
         """The terms the article shares with the story, heaviest contribution first."""

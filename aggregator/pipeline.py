@@ -533,6 +533,9 @@ def cluster_pending(store: Store, config: Config, *, now: datetime) -> int:
     two runs never place the same articles twice.
     """
     with store.transaction():
+        if store.get_meta("recount_terms"):
+            counter = StoryClusterer(config.clustering)
+            store.replace_term_frequencies(counter.story_frequencies(store.clustered()))
         pending = store.unclustered()
         if not pending:
             return 0

@@ -188,10 +188,23 @@ def _m003_story_corrections(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m004_terms_per_story(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- term_df now counts the stories that use a term, not the articles. Counts made the
+        -- old way are recounted from the stored stories by the next clustering run.
+        INSERT OR REPLACE INTO meta (key, value)
+            SELECT 'recount_terms', '1' WHERE EXISTS (SELECT 1 FROM term_df);
+        DELETE FROM term_df;
+        """
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m001_initial,
     _m002_feed_pace,
     _m003_story_corrections,
+    _m004_terms_per_story,
 )
 
 
@@ -511,6 +524,25 @@ class Store:
             rows = self._rows(f"SELECT term, df FROM term_df WHERE term IN ({marks})", chunk)
             found.update({r["term"]: r["df"] for r in rows})
         return found
+
+    def replace_term_frequencies(self, frequencies: dict[str, int]) -> None:
+        """Start the frequencies afresh (the recount after migration 4)."""
+        with self.transaction():
+            self.db.execute("DELETE FROM term_df")
+            self.db.conn.executemany(
+                "INSERT INTO term_df (term, df) VALUES (?, ?)", list(frequencies.items())
+            )
+            self.db.execute("DELETE FROM meta WHERE key = 'recount_terms'")
+
+    def clustered(self) -> list[ClusterDoc]:
+        """Every article in a story, as the clusterer sees it."""
+        rows = self._rows(
+            """SELECT a.id, a.title, a.summary, a.published, sa.story_id,
+                      COALESCE(f.title, f.feed_title, f.url) AS source
+               FROM story_articles sa JOIN articles a ON a.id = sa.article_id
+               JOIN feeds f ON f.id = a.feed_id"""
+        )
+        return [_doc(r) for r in rows]
 
     def document_count(self) -> int:
         return int(self.get_meta("documents") or 0)

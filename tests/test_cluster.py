@@ -113,6 +113,24 @@ def test_document_frequencies_are_counted_for_the_store() -> None:
     assert c.df["quillon"] == 5
 
 
+def test_a_term_counts_once_per_story_however_many_articles_repeat_it() -> None:
+    c = StoryClusterer(CONFIG)
+    for minute in range(5):
+        c.add(doc(minute + 1, f"Titanfall review roundup part {minute + 1}", minute))
+    c.add(doc(9, "Quillon phone review", 10))
+    assert len(c.stories) == 2 and c.documents == 6
+    # the story's own name once, however often its articles repeat it; "review" in two stories
+    assert c.df_increments["titanfall"] == 1 and c.df_increments["review"] == 2
+
+
+def test_the_word_a_story_is_about_is_not_enough_alone() -> None:
+    c = StoryClusterer(CONFIG)
+    for minute in range(4):
+        c.add(doc(minute + 1, f"Apple iPhone launch event {minute}", minute))
+    # "Apple" is the heaviest word of that story, and still not evidence on its own
+    assert c.add(doc(9, "Apple crumble recipe", 5)).new_story
+
+
 def test_vocabulary_then_frequencies_places_as_the_constructor_does() -> None:
     docs = [
         doc(1, "Quillon unveils Aero 7 phone"),

@@ -356,3 +356,22 @@ def test_story_help_lists_the_corrections(runner: CliRunner) -> None:
     for command in ("show", "merge", "split", "move"):
         assert f"  {command} " in result.stdout
     assert "aggregator story 12 --why" in result.stdout
+
+
+def test_term_counts_made_per_article_are_recounted_per_story(world: World) -> None:
+    two_stories(world)
+    counted = dict(world.store.db.execute("SELECT term, df FROM term_df").fetchall())
+    assert counted["tamsford"] == 1 and counted["ull"] == 1  # once per story, not per article
+    # A database from before migration 4 counted articles: it is recounted on the next run.
+    world.store.db.execute("DELETE FROM _migrations WHERE id = 4")
+    world.store.db.execute("UPDATE term_df SET df = 3 WHERE term = 'tamsford'")
+    world.store.db.conn.commit()
+    world.store.close()
+    world.store = open_store(world.config.database)
+    assert world.store.get_meta("recount_terms") == "1"
+    assert world.store.document_frequencies(["tamsford"]) == {}
+    world.publish("Kelby road reopens after River Ull floods", NOW)
+    world.cluster(NOW + timedelta(minutes=1))
+    assert world.store.get_meta("recount_terms") is None
+    recounted = dict(world.store.db.execute("SELECT term, df FROM term_df").fetchall())
+    assert recounted == {**counted, "reopens": 1}
