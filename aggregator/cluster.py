@@ -19,8 +19,9 @@ Method, and why:
   ``half_life`` since the story's latest article. News stories rise and fade within hours, so a
   headline that shares only generic words ("market", "app", "review") with a story that went
   quiet hours ago is not part of it, while a story that keeps receiving articles stays fully
-  reachable for as long as it lasts. ``window`` remains the hard limit after which a story takes
-  nothing more and can be expired.
+  reachable for as long as it lasts. A story takes nothing more once it has been quiet for
+  ``reach``: ``window``, or sooner the time damping takes to push even a perfect match (cosine
+  1) below ``threshold`` (6 h with the defaults). Only stories within reach are loaded.
 - Cosine alone lets one shared word carry a short headline into a story ("Monday", "review",
   "Bell"). So a story is a candidate only when it shares two or more words with the article
   (numbers do not count). Not even a word the story is about suffices alone: "Mac" in a story
@@ -54,7 +55,7 @@ from functools import cache
 from .config import ClusteringConfig
 from .models import ClusterDoc
 
-__all__ = ["ClusterDoc", "Placement", "StoryClusterer", "StorySummary"]
+__all__ = ["ClusterDoc", "Placement", "StoryClusterer", "StorySummary", "reach"]
 
 Vector = dict[str, float]
 
@@ -115,6 +116,16 @@ class _Story:
             self.centroid[term] = old + weight
             squared += weight * (2.0 * old + weight)
         self.norm = math.sqrt(max(squared, 0.0))
+
+
+def reach(config: ClusteringConfig) -> timedelta:
+    """How long after its latest article a story can still take one.
+
+    A cosine is at most 1, so once ``half_life`` damping alone brings 1 under ``threshold`` no
+    article can join; ``window`` caps it.
+    """
+    damped_out = config.half_life * math.log2(1.0 / config.threshold)
+    return min(config.window, damped_out)
 
 
 @cache
@@ -293,16 +304,19 @@ class StoryClusterer:
         for term, weight in vector.items():
             for key in self._index.get(term, ()):
                 dots[key] += weight * self.stories[key].centroid[term]
-        window = self.config.window
+        window = reach(self.config)
         half_life = self.config.half_life.total_seconds()
         scores: dict[int, float] = {}
+        threshold = self.config.threshold
         for key, dot in dots.items():
             story = self.stories[key]
+            if dot < threshold * story.norm:  # damping only lowers a score: it cannot reach
+                continue
             gap = max(doc.published - story.last, story.first - doc.published, timedelta(0))
             if gap > window or not story.norm:
                 continue
             score = dot / story.norm * 0.5 ** (gap.total_seconds() / half_life)
-            if score >= self.config.threshold and self._coherent(key, vector):
+            if score >= threshold and self._coherent(key, vector):
                 scores[key] = score
         return scores
 

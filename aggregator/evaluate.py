@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .cluster import ClusterDoc, StoryClusterer
+from .cluster import ClusterDoc, StoryClusterer, reach
 from .config import ClusteringConfig
 from .errors import EvalError
 
@@ -159,7 +159,7 @@ def evaluate(items: Sequence[LabelledItem], config: ClusteringConfig) -> EvalRep
             published=item.published,
         )
         predicted[index] = clusterer.add(doc).story
-        clusterer.expire(item.published - config.window)
+        clusterer.expire(item.published - reach(config))
     seconds = time.perf_counter() - started
     truth = [item.story for item in items]
     # Stories that converged were merged: each item belongs to the story its own merged into.

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from .cluster import StoryClusterer, prepare
+from .cluster import StoryClusterer, prepare, reach
 from .config import Config, PollingConfig
 from .dedupe import plan_ingest
 from .errors import (
@@ -539,9 +539,8 @@ def cluster_pending(store: Store, config: Config, *, now: datetime) -> int:
         pending = store.unclustered()
         if not pending:
             return 0
-        window = config.clustering.window
         start = max(pending[0].published, pending[-1].published - CATCH_UP)
-        active = store.active(since=start - window)
+        active = store.active(since=start - reach(config.clustering))
         clusterer = StoryClusterer(config.clustering, apart=store.stories_apart())
         vocabulary = clusterer.vocabulary([*pending, *active])
         clusterer.use_frequencies(store.document_frequencies(vocabulary), store.document_count())

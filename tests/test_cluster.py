@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from aggregator.cluster import ClusterDoc, StoryClusterer
+from aggregator.cluster import ClusterDoc, StoryClusterer, reach
 from aggregator.config import ClusteringConfig
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -95,6 +96,17 @@ def test_summary_picks_the_most_central_headline_and_top_terms() -> None:
     assert summary.title in titles
     assert {"quillon", "aero", "phone"} <= set(summary.terms)
     assert len(summary.terms) <= CONFIG.terms
+
+
+def test_a_story_is_out_of_reach_once_damping_alone_sinks_a_perfect_match() -> None:
+    # half-life 2 h, threshold 0.12: 0.5 ** (t / 2 h) < 0.12 from t = 6.12 h
+    assert reach(CONFIG) == timedelta(hours=2) * math.log2(1 / 0.12)
+    assert reach(replace(CONFIG, window=timedelta(hours=1))) == timedelta(hours=1)
+    title = "Quillon launches Aero 7 phone"
+    for minutes, joins in ((6 * 60, True), (6 * 60 + 15, False)):
+        c = StoryClusterer(CONFIG)
+        c.add(doc(1, title))
+        assert c.add(doc(2, title, minutes)).new_story is not joins
 
 
 def test_expire_forgets_only_stories_that_ended_before() -> None:
