@@ -94,8 +94,7 @@ def _summarise(store: Store, config: Config, story_ids: Iterable[int], now: date
 def _in_time_order(store: Store, placed: dict[int, int | None]) -> list[int]:
     """The articles, earliest first, so the earliest begins the new story."""
     story_ids = {s for s in placed.values() if s is not None}
-    order = [doc.key for doc in store.story_docs(story_ids) if doc.key in placed]
-    return order
+    return [doc.key for doc in store.story_docs(story_ids) if doc.key in placed]
 
 
 def _exists(store: Store, story_id: int) -> bool:
