@@ -27,6 +27,7 @@ from .models import FeedConfig
 __all__ = [
     "ClusteringConfig",
     "Config",
+    "DedupeConfig",
     "DigestConfig",
     "EmailConfig",
     "PollingConfig",
@@ -72,6 +73,14 @@ class ClusteringConfig:
 
 
 @dataclass(frozen=True)
+class DedupeConfig:
+    """How copies of one article from several feeds are recognised (see README, Dedup)."""
+
+    near_duplicates: bool = True  # fold republished copies whose headline differs a little
+    window: timedelta = timedelta(days=3)  # how far apart a copy and its original may be
+
+
+@dataclass(frozen=True)
 class DigestConfig:
     """What `digest` shows by default."""
 
@@ -105,6 +114,7 @@ class Config:
     feeds: tuple[FeedConfig, ...] = ()
     polling: PollingConfig = field(default_factory=PollingConfig)
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
+    dedupe: DedupeConfig = field(default_factory=DedupeConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
     email: EmailConfig | None = None
     path: Path | None = None  # the file it came from, if any
@@ -186,6 +196,7 @@ def load_config(
 _SECTIONS: dict[str, type] = {
     "polling": PollingConfig,
     "clustering": ClusteringConfig,
+    "dedupe": DedupeConfig,
     "digest": DigestConfig,
     "email": EmailConfig,
 }
@@ -243,16 +254,18 @@ def _build(raw: dict[str, Any], base_dir: Path) -> Config:
     feeds = _feeds(raw.get("feeds", []), base_dir)
     polling = _section("polling", raw.get("polling"))
     clustering = _section("clustering", raw.get("clustering"))
+    dedupe = _section("dedupe", raw.get("dedupe"))
     digest = _section("digest", raw.get("digest"))
     email = _section("email", raw.get("email")) if raw.get("email") is not None else None
     if email is not None and email.password_file and not email.password_file.is_absolute():
         email = dataclasses.replace(email, password_file=base_dir / email.password_file)
-    _check_values(polling, clustering, digest, email)
+    _check_values(polling, clustering, dedupe, digest, email)
     return Config(
         database=db_path,
         feeds=feeds,
         polling=polling,
         clustering=clustering,
+        dedupe=dedupe,
         digest=digest,
         email=email,
     )
@@ -385,6 +398,7 @@ def _coerce(where: str, f: dataclasses.Field[Any], value: Any) -> Any:
 def _check_values(
     polling: PollingConfig,
     clustering: ClusteringConfig,
+    dedupe: DedupeConfig,
     digest: DigestConfig,
     email: EmailConfig | None,
 ) -> None:
@@ -415,6 +429,7 @@ def _check_values(
         (clustering.summary_chars >= 0, "clustering.summary_chars: must be 0 or more"),
         (clustering.terms >= 1, "clustering.terms: must be at least 1"),
         (clustering.quiet_after > timedelta(0), "clustering.quiet_after: must be positive"),
+        (dedupe.window > timedelta(0), "dedupe.window: must be positive"),
         (
             digest.format in {"text", "markdown", "html"},
             "digest.format: must be text, markdown or html",

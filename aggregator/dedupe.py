@@ -3,18 +3,59 @@
 Pure: it takes what the store already knows and returns an IngestPlan; it does no I/O.
 
 Within a feed an item is identified by its guid, then its canonical link, then its content hash
-(``Article.item_key``). Across feeds the same canonical URL is the same article.
+(``Article.item_key``). Across feeds the same canonical URL is the same article, and so is a
+near-duplicate: the same headline give or take a wire slug ("UPDATE 1-"), an outlet's name
+after it (" - Reuters") and one changed word, published within a few days of the original.
+
+Headlines are too short for MinHash: eight words make eight shingles, and an estimate of their
+Jaccard similarity from a few dozen hashes is too noisy to tell one changed word from three.
+So the match is exact instead, and still an index look-up: each headline's word set is
+fingerprinted whole and with each word left out in turn (a deletion neighbourhood). Two
+headlines whose sets are equal, or differ by one word added, dropped or replaced, share a
+fingerprint, and every candidate is then checked against the words themselves. When both
+copies carry a real summary, the summaries must also overlap, so two outlets' own articles
+under one stock headline stay apart.
 """
 
 from __future__ import annotations
 
+import re
+import zlib
 from collections import Counter
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from .models import Article, FeedState
 
-__all__ = ["IngestPlan", "StoredLink", "duplicate_feeds", "plan_ingest", "shared_links"]
+__all__ = [
+    "IngestPlan",
+    "NearCandidate",
+    "StoredLink",
+    "duplicate_feeds",
+    "headline_keys",
+    "headline_words",
+    "is_near_duplicate",
+    "plan_ingest",
+    "shared_links",
+]
+
+# A wire desk's slug before a headline, one or more: "UPDATE 2-", "EXCLUSIVE-", "BREAKING: ".
+_SLUG = re.compile(
+    r"^\s*(?:(?:update|wrapup|refile|corrected|correction|rpt|repeat|exclusive|breaking|urgent|"
+    r"analysis|factbox|insight|timeline|live|video|watch|photos?)(?:\s*\d+)?\s*[-:\u2013\u2014|]+\s*)+",
+    re.IGNORECASE,
+)
+# An outlet's name after a headline: " - Reuters", " | The Guardian", " \u2014 AP".
+_TRAILER = re.compile(r"\s+[-|\u2013\u2014\u2022\u00b7]\s+([^-|\u2013\u2014\u2022\u00b7]{1,60})$")
+_TRAILER_WORDS = 5
+_WORD = re.compile(r"\w+")
+# A headline is matched only with this many words; with a word changed, it must share this many.
+EXACT_WORDS = 4
+SHARED_WORDS = 5
+# Summaries shorter than this say too little to tell copies apart; longer ones must overlap.
+_SUMMARY_WORDS = 12
+_SUMMARY_OVERLAP = 0.3
 
 
 @dataclass(frozen=True)
@@ -28,12 +69,76 @@ class StoredLink:
 
 
 @dataclass(frozen=True)
+class NearCandidate:
+    """A stored article that shares a headline fingerprint with an incoming one."""
+
+    article_id: int
+    feed_id: int
+    title: str
+    summary: str
+    published: datetime
+
+
+@dataclass(frozen=True)
 class IngestPlan:
     """What to store from one fetch of one feed."""
 
     new: tuple[Article, ...]
     duplicates: tuple[tuple[Article, int], ...]  # (the copy, id of the stored article it copies)
     seen: int  # items already stored from this feed
+    churned: int = 0  # of those, items that came back under a new guid
+    # The headline fingerprints of each new article, to store with it (empty when unused).
+    new_keys: tuple[tuple[int, ...], ...] = ()
+
+
+def headline_words(title: str) -> frozenset[str]:
+    """The words of a headline that identify it: no wire slug, no outlet's name after it."""
+    text = _SLUG.sub("", title)
+    trailer = _TRAILER.search(text)
+    if trailer and len(trailer.group(1).split()) <= _TRAILER_WORDS:
+        text = text[: trailer.start()]
+    return frozenset(_WORD.findall(text.casefold()))
+
+
+def headline_keys(words: Iterable[str]) -> tuple[int, ...]:
+    """Fingerprints of the word set, whole and with each word left out (see the module doc)."""
+    ordered = sorted(words)
+    if len(ordered) < EXACT_WORDS:
+        return ()
+    keys = [_fingerprint(ordered)]
+    if len(ordered) > SHARED_WORDS:
+        keys += [_fingerprint(ordered[:i] + ordered[i + 1 :]) for i in range(len(ordered))]
+    return tuple(dict.fromkeys(keys))
+
+
+def _fingerprint(words: Sequence[str]) -> int:
+    # Two CRC-32s make 64 bits: collisions only cost a check, every candidate is verified.
+    data = "\x1f".join(words).encode()
+    value = zlib.crc32(data) << 32 | zlib.crc32(data, 0x9E3779B9)
+    return value - (1 << 64) if value >= 1 << 63 else value  # SQLite integers are signed
+
+
+def is_near_duplicate(article: Article, candidate: NearCandidate, window: timedelta) -> bool:
+    """Whether ``candidate`` is the same article as ``article`` under another URL."""
+    if abs(article.published - candidate.published) > window:
+        return False
+    mine, theirs = headline_words(article.title), headline_words(candidate.title)
+    if len(mine) < EXACT_WORDS or len(theirs) < EXACT_WORDS:
+        return False
+    if mine != theirs:
+        shared = len(mine & theirs)
+        if shared < SHARED_WORDS or len(mine) - shared > 1 or len(theirs) - shared > 1:
+            return False
+    return _summaries_agree(article.summary, candidate.summary)
+
+
+def _summaries_agree(a: str, b: str) -> bool:
+    words_a = _WORD.findall(a.casefold())[:60]
+    words_b = _WORD.findall(b.casefold())[:60]
+    if len(words_a) < _SUMMARY_WORDS or len(words_b) < _SUMMARY_WORDS:
+        return True
+    set_a, set_b = set(words_a), set(words_b)
+    return len(set_a & set_b) / len(set_a | set_b) >= _SUMMARY_OVERLAP
 
 
 def shared_links(articles: Sequence[Article]) -> set[str]:
@@ -54,14 +159,28 @@ def plan_ingest(
     feed_id: int,
     known_items: Set[str],
     known_links: Mapping[str, StoredLink],
+    known_texts: Mapping[str, Set[datetime]] | None = None,
+    headline: Mapping[str, tuple[int, ...]] | None = None,
+    near: Mapping[int, Sequence[NearCandidate]] | None = None,
+    window: timedelta = timedelta(days=3),
 ) -> IngestPlan:
     """Split one fetch's articles into new ones, copies of stored ones, and ones seen before.
 
     ``known_items`` are item keys feed ``feed_id`` already stored; ``known_links`` maps the
-    canonical URLs of stored articles (from any feed) to them.
+    canonical URLs of stored articles (from any feed) to them. ``known_texts`` maps the content
+    hashes of articles this feed stored to their publication times: an item with a new guid but
+    a known text and date is the same item under a regenerated guid (guid churn), not news.
+    For near-duplicates, ``headline``
+    maps titles to their fingerprints (``headline_keys``) and ``near`` fingerprints to the
+    stored articles that have them; without them only links match across feeds.
     """
     ambiguous = shared_links(articles)
+    headline = headline or {}
+    near = near or {}
+    known_texts = known_texts or {}
+    churned = 0
     new: list[Article] = []
+    new_keys: list[tuple[int, ...]] = []
     duplicates: list[tuple[Article, int]] = []
     seen = 0
     batch_keys: set[str] = set()
@@ -75,6 +194,11 @@ def plan_ingest(
             seen += 1
             continue
         batch_keys.add(key)
+        dates = known_texts.get(article.content_hash)
+        if dates is not None and (not article.has_own_date or article.published in dates):
+            seen += 1
+            churned += 1
+            continue
         link = article.canonical_url
         stored = known_links.get(link) if link else None
         if stored is not None and _reused_link(stored, article, feed_id):
@@ -88,10 +212,41 @@ def plan_ingest(
         if link and batch_links[link]:
             seen += 1  # the same page twice in one fetch, under two guids
             continue
+        keys = headline.get(article.title, ())
+        original = _original(article, keys, near, feed_id, window)
+        if original is not None:
+            duplicates.append((article, original))
+            continue
         if link:
             batch_links[link] += 1
         new.append(article)
-    return IngestPlan(new=tuple(new), duplicates=tuple(duplicates), seen=seen)
+        new_keys.append(keys)
+    return IngestPlan(
+        new=tuple(new),
+        duplicates=tuple(duplicates),
+        seen=seen,
+        churned=churned,
+        new_keys=tuple(new_keys) if headline else (),
+    )
+
+
+def _original(
+    article: Article,
+    keys: Sequence[int],
+    near: Mapping[int, Sequence[NearCandidate]],
+    feed_id: int,
+    window: timedelta,
+) -> int | None:
+    """The stored article of another feed that ``article`` copies, the earliest if several."""
+    found = {
+        c.article_id: c
+        for key in keys
+        for c in near.get(key, ())
+        if c.feed_id != feed_id and is_near_duplicate(article, c, window)
+    }
+    if not found:
+        return None
+    return min(found.values(), key=lambda c: (c.published, c.article_id)).article_id
 
 
 def _reused_link(stored: StoredLink, article: Article, feed_id: int) -> bool:

@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from .cluster import StoryClusterer, prepare, reach
-from .config import Config, PollingConfig
-from .dedupe import plan_ingest
+from .config import Config, DedupeConfig, PollingConfig
+from .dedupe import headline_keys, headline_words, plan_ingest
 from .errors import (
     AggregatorError,
     FeedError,
@@ -178,6 +178,7 @@ class _Poller:
     ) -> None:
         self.store = store
         self.polling = config.polling
+        self.dedupe = config.dedupe
         self.parser = parser
         self.now = now
         self.rng = rng
@@ -344,6 +345,7 @@ class _Poller:
             document,
             body_hash=body_hash,
             polling=self.polling,
+            dedupe=self.dedupe,
             now=self.now,
             rng=self.rng,
         )
@@ -398,6 +400,7 @@ def store_document(
     *,
     body_hash: str,
     polling: PollingConfig,
+    dedupe: DedupeConfig,
     now: datetime,
     rng: random.Random,
 ) -> FeedOutcome:
@@ -407,13 +410,22 @@ def store_document(
     run alongside cannot store the same article between our look and our write.
     """
     articles = document.articles
+    known = store.known_items(feed.id, (a.item_key for a in articles))
+    fresh = [a for a in articles if a.item_key not in known]
+    headline: dict[str, tuple[int, ...]] = {}
+    if dedupe.near_duplicates:
+        headline = {a.title: headline_keys(headline_words(a.title)) for a in fresh}
     plan = plan_ingest(
         articles,
         feed_id=feed.id,
-        known_items=store.known_items(feed.id, (a.item_key for a in articles)),
+        known_items=known,
         known_links=store.articles_by_canonical(
             a.canonical_url for a in articles if a.canonical_url
         ),
+        known_texts=store.known_texts(feed.id, (a.content_hash for a in fresh)),
+        headline=headline,
+        near=store.near_candidates(k for keys in headline.values() for k in keys),
+        window=dedupe.window,
     )
     published = store.recent_publications(feed.id, now - ACTIVITY_WINDOW)
     # Items dated only by when we first saw them say nothing of the feed's pace.
@@ -434,6 +446,8 @@ def store_document(
         pace=gap,
         newest_item=max(published.values(), default=None),
     )
+    if plan.churned > len(articles) // 2:
+        log.info("%s: %d items came back under new guids", feed.url, plan.churned)
     new_ids = store.save_poll(feed.id, plan, update)
     return FeedOutcome(feed.url, FeedStatus.OK, new_articles=len(new_ids), entries=document.entries)
 

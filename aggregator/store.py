@@ -17,7 +17,14 @@ from typing import Any
 import sqlite_utils
 
 from .config import ClusteringConfig
-from .dedupe import IngestPlan, StoredLink, duplicate_feeds
+from .dedupe import (
+    IngestPlan,
+    NearCandidate,
+    StoredLink,
+    duplicate_feeds,
+    headline_keys,
+    headline_words,
+)
 from .errors import NotFoundError, StorageError
 from .models import (
     Article,
@@ -200,11 +207,34 @@ def _m004_terms_per_story(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m005_headline_keys(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- Fingerprints of each article's headline (dedupe.headline_keys), to find a copy
+        -- republished under another URL with a slug, an outlet's name or one word changed.
+        CREATE TABLE article_keys (
+            key INTEGER NOT NULL,
+            article_id INTEGER NOT NULL REFERENCES articles(id)
+        );
+        CREATE INDEX article_keys_key ON article_keys(key);
+        CREATE INDEX article_keys_article ON article_keys(article_id);
+        -- Guid churn: an item under a new guid whose text this feed already gave us.
+        CREATE INDEX articles_content_hash ON articles(content_hash);
+        """
+    )
+    rows = db.execute("SELECT id, title FROM articles").fetchall()
+    db.conn.executemany(
+        "INSERT INTO article_keys (key, article_id) VALUES (?, ?)",
+        [(key, id) for id, title in rows for key in headline_keys(headline_words(title))],
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m001_initial,
     _m002_feed_pace,
     _m003_story_corrections,
     _m004_terms_per_story,
+    _m005_headline_keys,
 )
 
 
@@ -398,6 +428,44 @@ class Store:
             )
         return found
 
+    def known_texts(self, feed_id: int, hashes: Iterable[str]) -> dict[str, set[datetime]]:
+        """Of these content hashes, those of articles this feed carried, with their dates."""
+        found: dict[str, set[datetime]] = {}
+        for chunk in _chunks(list(set(hashes)), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(
+                f"""SELECT a.content_hash, a.published FROM articles a
+                    JOIN items i ON i.article_id = a.id
+                    WHERE a.content_hash IN ({marks}) AND i.feed_id = ?""",
+                [*chunk, feed_id],
+            )
+            for r in rows:
+                found.setdefault(r["content_hash"], set()).add(_dt(r["published"]))
+        return found
+
+    def near_candidates(self, keys: Iterable[int]) -> dict[int, list[NearCandidate]]:
+        """The stored articles with each headline fingerprint."""
+        found: dict[int, list[NearCandidate]] = {}
+        for chunk in _chunks(list(set(keys)), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(
+                f"""SELECT k.key, a.id, a.feed_id, a.title, a.summary, a.published
+                    FROM article_keys k JOIN articles a ON a.id = k.article_id
+                    WHERE k.key IN ({marks})""",
+                chunk,
+            )
+            for r in rows:
+                found.setdefault(r["key"], []).append(
+                    NearCandidate(
+                        article_id=r["id"],
+                        feed_id=r["feed_id"],
+                        title=r["title"],
+                        summary=r["summary"],
+                        published=_dt(r["published"]),
+                    )
+                )
+        return found
+
     def save_poll(self, feed_id: int, plan: IngestPlan | None, update: FeedUpdate) -> list[int]:
         """Store a feed's new articles and its fetch state together; return the new article ids.
 
@@ -409,6 +477,14 @@ class Store:
             if plan is not None:
                 for article in plan.new:
                     new_ids.append(self._insert_article(feed_id, article))
+                self.db.conn.executemany(
+                    "INSERT INTO article_keys (key, article_id) VALUES (?, ?)",
+                    [
+                        (key, article_id)
+                        for article_id, keys in zip(new_ids, plan.new_keys, strict=False)
+                        for key in keys
+                    ],
+                )
                 for article, original_id in plan.duplicates:
                     self._insert_item(feed_id, original_id, article)
                 # A copy seen in another feed adds an outlet to its article's story.

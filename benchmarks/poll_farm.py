@@ -158,7 +158,7 @@ def cpu_of_parse_and_ingest(bodies: list[tuple[str, bytes]], runs: int) -> tuple
 
     import feedparser
 
-    from aggregator.config import PollingConfig
+    from aggregator.config import DedupeConfig, PollingConfig
     from aggregator.models import FeedConfig, FetchResult
     from aggregator.pipeline import store_document
     from aggregator.store import open_store
@@ -192,6 +192,7 @@ def cpu_of_parse_and_ingest(bodies: list[tuple[str, bytes]], runs: int) -> tuple
                                 document,
                                 body_hash=hashlib.sha256(body).hexdigest(),
                                 polling=polling,
+                                dedupe=DedupeConfig(),
                                 now=now,
                                 rng=rng,
                             )

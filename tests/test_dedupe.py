@@ -1,8 +1,19 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from aggregator.dedupe import IngestPlan, StoredLink, plan_ingest, shared_links
+import pytest
+
+from aggregator.dedupe import (
+    IngestPlan,
+    NearCandidate,
+    StoredLink,
+    headline_keys,
+    headline_words,
+    is_near_duplicate,
+    plan_ingest,
+    shared_links,
+)
 from aggregator.models import Article
 from aggregator.normalize import content_hash
 
@@ -278,3 +289,137 @@ def test_the_same_link_from_another_feed_is_a_copy() -> None:
     stored = {HOME: StoredLink(7, OTHER_FEED_ID, "day1", "x")}
     result = plan_ingest([copy], feed_id=FEED_ID, known_items=set(), known_links=stored)
     assert result.new == () and [(a.title, i) for a, i in result.duplicates] == [("Wire story", 7)]
+
+
+# --- near-duplicates: the same article republished under another URL ---------------------------
+
+ORIGINAL = "Putin and Erdogan agree on new steps for Idlib ceasefire"
+
+
+def candidate(
+    title: str,
+    *,
+    article_id: int = 7,
+    feed_id: int = OTHER_FEED_ID,
+    summary: str = "",
+    hours: float = 0,
+) -> NearCandidate:
+    return NearCandidate(article_id, feed_id, title, summary, NOW - timedelta(hours=hours))
+
+
+@pytest.mark.parametrize(
+    ("title", "words"),
+    [
+        ("UPDATE 1-Putin and Erdogan agree", {"putin", "and", "erdogan", "agree"}),
+        ("UPDATE 2 - EXCLUSIVE: Putin and Erdogan agree", {"putin", "and", "erdogan", "agree"}),
+        ("BREAKING: Putin and Erdogan agree - Reuters", {"putin", "and", "erdogan", "agree"}),
+        ("Putin and Erdogan agree | The Daily Courier", {"putin", "and", "erdogan", "agree"}),
+        ("Putin and Erdogan agree \u2014 AP", {"putin", "and", "erdogan", "agree"}),
+        # not a slug without its separator, not an outlet's name when it is a clause
+        ("Update on Idlib talks", {"update", "on", "idlib", "talks"}),
+        (
+            "Talks end - and both sides say the ceasefire will hold",
+            {"talks", "end", "and", "both", "sides", "say", "the", "ceasefire", "will", "hold"},
+        ),
+    ],
+)
+def test_headline_words_drop_wire_slugs_and_outlet_names(title: str, words: set[str]) -> None:
+    assert headline_words(title) == words
+
+
+@pytest.mark.parametrize(
+    ("copy", "same"),
+    [
+        ("UPDATE 1-Putin and Erdogan agree on new steps for Idlib ceasefire - Reuters", True),
+        ("Putin, Erdogan agree on new steps for Idlib ceasefire", True),  # a word dropped
+        ("Putin and Erdogan agreed on new steps for Idlib ceasefire", True),  # a word changed
+        ("Putin and Erdogan agree on new steps for the Idlib ceasefire", True),  # a word added
+        # another outlet's own report of the same event: two words differ, it is not a copy
+        ("Putin and Erdogan agree on fresh measures for Idlib ceasefire", False),
+        ("Erdogan meets Putin in Sochi as Idlib ceasefire talks open", False),
+    ],
+)
+def test_a_copy_shares_a_fingerprint_and_passes_the_check(copy: str, same: bool) -> None:
+    mine = set(headline_keys(headline_words(ORIGINAL)))
+    theirs = set(headline_keys(headline_words(copy)))
+    found = is_near_duplicate(article(copy), candidate(ORIGINAL), timedelta(days=3))
+    assert found is same
+    if same:
+        assert mine & theirs  # the index finds it
+
+
+def test_short_headlines_are_matched_only_whole_and_very_short_ones_never() -> None:
+    assert headline_keys(headline_words("Stocks to watch")) == ()
+    assert len(headline_keys(headline_words("Markets close higher today"))) == 1  # whole only
+    assert not is_near_duplicate(
+        article("Markets close higher on Friday"),
+        candidate("Markets close lower on Friday"),
+        timedelta(days=3),
+    )
+    assert is_near_duplicate(
+        article("Markets close higher on Friday"),
+        candidate("Markets close higher on Friday"),
+        timedelta(days=3),
+    )
+
+
+def test_copies_far_apart_in_time_or_with_different_texts_are_not_folded() -> None:
+    window = timedelta(days=3)
+    assert not is_near_duplicate(article(ORIGINAL), candidate(ORIGINAL, hours=80), window)
+    body = (
+        "Russia and Turkey agreed a demilitarised zone around the province, "
+        "officials said on Monday after talks."
+    )
+    other = (
+        "Shares in Turkish banks rose sharply as investors welcomed the deal "
+        "reached by the two leaders in Sochi."
+    )
+    assert not is_near_duplicate(
+        article(ORIGINAL, summary=body), candidate(ORIGINAL, summary=other), window
+    )
+    assert is_near_duplicate(
+        article(ORIGINAL, summary=body), candidate(ORIGINAL, summary=body + " More."), window
+    )
+    assert is_near_duplicate(
+        article(ORIGINAL, summary=body), candidate(ORIGINAL, summary="Short."), window
+    )
+
+
+def near_plan(
+    batch: list[Article], stored: list[NearCandidate], feed_id: int = FEED_ID
+) -> IngestPlan:
+    headline = {a.title: headline_keys(headline_words(a.title)) for a in batch}
+    near: dict[int, list[NearCandidate]] = {}
+    for c in stored:
+        for key in headline_keys(headline_words(c.title)):
+            near.setdefault(key, []).append(c)
+    return plan_ingest(
+        batch, feed_id=feed_id, known_items=set(), known_links={}, headline=headline, near=near
+    )
+
+
+def test_a_copy_from_another_feed_folds_into_the_earliest_original() -> None:
+    copy = article(
+        "UPDATE 1-" + ORIGINAL + " - Reuters", guid="c1", link="https://other.example/wire/1"
+    )
+    event = article(
+        "Erdogan meets Putin in Sochi as Idlib ceasefire talks open",
+        guid="c2",
+        link="https://other.example/2",
+    )
+    result = near_plan(
+        [copy, event],
+        [
+            candidate(ORIGINAL, article_id=9, hours=1),
+            candidate(ORIGINAL + " - AP", article_id=4, hours=2),
+        ],
+    )
+    assert result.duplicates == ((copy, 4),)
+    assert titles(result.new) == [event.title]  # the same event in other words stays an article
+    assert result.new_keys == (headline_keys(headline_words(event.title)),)
+
+
+def test_near_duplicates_within_one_feed_are_its_own_business() -> None:
+    copy = article("UPDATE 2-" + ORIGINAL, guid="u2")
+    result = near_plan([copy], [candidate(ORIGINAL, feed_id=FEED_ID)])
+    assert titles(result.new) == [copy.title] and result.duplicates == ()

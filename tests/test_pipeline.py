@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from aggregator.config import Config, load_config
 from aggregator.models import FeedStatus, PollReport
 from aggregator.pipeline import build_digest, cluster_pending, poll
@@ -430,3 +432,78 @@ def test_polls_at_once_store_and_place_each_article_once(tmp_path: Path) -> None
     empty = """SELECT COUNT(*) FROM stories s
                WHERE NOT EXISTS (SELECT 1 FROM story_articles sa WHERE sa.story_id = s.id)"""
     assert one(empty).fetchone()[0] == 0
+
+
+WIRE = {
+    "guid": "w-1",
+    "title": "Quillon recalls 40,000 Aero 7 phones over battery fault",
+    "link": "https://wire.example/quillon-recall",
+    "description": "Quillon is recalling 40,000 Aero 7 phones after reports of batteries swelling.",
+    "pubDate": "Tue, 24 Nov 2026 08:00:00 +0000",
+}
+REPUBLISHED = {
+    # The same wire article on another outlet: its own URL, a slug, its name, one word changed.
+    "guid": "r-1",
+    "title": "UPDATE 1-Quillon recalls 40,000 Aero 7 handsets over battery fault - Daily Ledger",
+    "link": "https://ledger.example/business/2026/11/24/quillon-recall?utm_source=rss",
+    "description": "Quillon is recalling 40,000 Aero 7 phones after reports of batteries swelling.",
+    "pubDate": "Tue, 24 Nov 2026 11:00:00 +0000",
+}
+OWN_REPORT = {
+    # The same event in the outlet's own words: another article in the same story.
+    "guid": "r-2",
+    "title": "Quillon battery fault: Aero 7 owners told to stop charging their phones",
+    "link": "https://ledger.example/tech/quillon-battery",
+    "description": "Owners of the Aero 7 should stop charging it until Quillon replaces it.",
+    "pubDate": "Tue, 24 Nov 2026 11:30:00 +0000",
+}
+
+
+@pytest.mark.parametrize("near_duplicates", [True, False])
+def test_a_republished_wire_article_is_one_article_with_its_copy_listed(
+    feed_server: FeedServer, write_config: Callable[..., Path], near_duplicates: bool
+) -> None:
+    wire = feed_server.add("/wire.xml", body=rss("Wire", [WIRE]))
+    ledger = feed_server.add("/ledger.xml", body=rss("Daily Ledger", [REPUBLISHED, OWN_REPORT]))
+    extra = f"dedupe:\n  near_duplicates: {str(near_duplicates).lower()}\n"
+    config, store = opened(write_config([wire, ledger], extra))
+    poll(config, store, now=NOW)
+    listed = {a.title: a for a in store.articles(since=None, limit=0)}
+    if not near_duplicates:
+        assert len(listed) == 3
+        return
+    assert sorted(listed) == sorted([WIRE["title"], OWN_REPORT["title"]])
+    original = listed[WIRE["title"]]
+    assert original.url == WIRE["link"]
+    assert [(d.url, d.feed) for d in original.duplicates] == [(REPUBLISHED["link"], "Daily Ledger")]
+    story = store.story(original.story_id or 0)
+    assert {a.id for a in story.articles} == {original.id, listed[OWN_REPORT["title"]].id}
+    assert sorted(story.sources) == ["Daily Ledger", "Wire"]
+    # a later poll sees the copy as known, not as news
+    assert poll(config, store, now=NOW + timedelta(hours=1), all_feeds=True).new_articles == 0
+
+
+def test_guids_regenerated_on_every_fetch_do_not_flood_the_store(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    def items(generation: int) -> list[dict[str, str]]:
+        return [
+            {
+                "guid": f"urn:uuid:{generation}-{n}",
+                "title": f"Harbour notice number {n} for shipping",
+                "description": f"Notice {n}: the east channel is closed to shipping.",
+                "pubDate": f"Tue, 24 Nov 2026 0{n}:00:00 +0000",
+            }
+            for n in range(1, 5)
+        ]
+
+    url = feed_server.add("/churn.xml", body=rss("Port", items(1)))
+    config, store = opened(write_config([url]))
+    assert poll(config, store, now=NOW).new_articles == 4
+    feed_server.add("/churn.xml", body=rss("Port", items(2)))
+    assert poll(config, store, now=NOW + timedelta(hours=1), all_feeds=True).new_articles == 0
+    assert store.db.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 4
+    # The same text on another day is another item (a daily notice), not churn.
+    again = {**items(3)[0], "pubDate": "Wed, 25 Nov 2026 01:00:00 +0000"}
+    feed_server.add("/churn.xml", body=rss("Port", [again, *items(3)[1:]]))
+    assert poll(config, store, now=NOW + timedelta(days=1), all_feeds=True).new_articles == 1

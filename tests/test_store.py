@@ -156,3 +156,24 @@ def test_a_merged_story_keeps_working_as_an_alias(tmp_path: Path) -> None:
     assert store.story(newer) == merged  # the absorbed id leads to the survivor
     assert store.counts()["stories"] == 1
     assert store.document_frequencies(["varnek"]) == {"varnek": 1}
+
+
+def test_articles_stored_before_migration_5_get_headline_fingerprints(tmp_path: Path) -> None:
+    from aggregator.dedupe import headline_keys, headline_words
+
+    path = tmp_path / "a.db"
+    store = open_store(path)
+    store.sync_feeds([FeedConfig("https://a.example/feed")], NOW)
+    (feed,) = store.feeds()
+    title = "Quillon recalls 40,000 Aero 7 phones over battery fault"
+    plan = plan_ingest([article(1, title)], feed_id=feed.id, known_items=set(), known_links={})
+    store.save_poll(feed.id, plan, FeedUpdate(status=FeedStatus.OK, fetched_at=NOW, next_due=NOW))
+    assert store.db.execute("SELECT COUNT(*) FROM article_keys").fetchone()[0] == 0  # no plan keys
+    store.db.execute("DROP TABLE article_keys")
+    store.db.execute("DROP INDEX articles_content_hash")
+    store.db.execute("DELETE FROM _migrations WHERE id = 5")
+    store.db.conn.commit()
+    store.close()
+    again = open_store(path)
+    keys = {r[0] for r in again.db.execute("SELECT key FROM article_keys")}
+    assert keys == set(headline_keys(headline_words(title)))
