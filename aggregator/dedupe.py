@@ -7,14 +7,15 @@ Within a feed an item is identified by its guid, then its canonical link, then i
 near-duplicate: the same headline give or take a wire slug ("UPDATE 1-"), an outlet's name
 after it (" - Reuters") and one changed word, published within a few days of the original.
 
-Headlines are too short for MinHash: eight words make eight shingles, and an estimate of their
-Jaccard similarity from a few dozen hashes is too noisy to tell one changed word from three.
-So the match is exact instead, and still an index look-up: each headline's word set is
-fingerprinted whole and with each word left out in turn (a deletion neighbourhood). Two
-headlines whose sets are equal, or differ by one word added, dropped or replaced, share a
-fingerprint, and every candidate is then checked against the words themselves. When both
-copies carry a real summary, the summaries must also overlap, so two outlets' own articles
-under one stock headline stay apart.
+Headlines are too short for MinHash or SimHash: eight words make eight shingles, and an
+estimate of their similarity from a few dozen hashes cannot tell one changed word from three.
+So the match is exact, and still an index look-up. A copy keeps the original's words in their
+order; an editor may add or drop one. Any single such edit leaves either the first three or
+the last three words of a headline of six words or more untouched, so each headline is filed
+under those two (plus itself whole, for short ones), and every candidate found there is checked
+word by word. Two outlets' own headlines on one event use other words or another order, so
+they stay separate articles of one story. When both copies carry a real summary, the
+summaries must also overlap.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -50,9 +51,10 @@ _SLUG = re.compile(
 _TRAILER = re.compile(r"\s+[-|\u2013\u2014\u2022\u00b7]\s+([^-|\u2013\u2014\u2022\u00b7]{1,60})$")
 _TRAILER_WORDS = 5
 _WORD = re.compile(r"\w+")
-# A headline is matched only with this many words; with a word changed, it must share this many.
+# Headlines shorter than this are matched only whole; shorter than EXACT_WORDS, never.
 EXACT_WORDS = 4
-SHARED_WORDS = 5
+EDITED_WORDS = 6
+_ENDS = 3  # words at each end that file a headline
 # Summaries shorter than this say too little to tell copies apart; longer ones must overlap.
 _SUMMARY_WORDS = 12
 _SUMMARY_OVERLAP = 0.3
@@ -91,24 +93,23 @@ class IngestPlan:
     new_keys: tuple[tuple[int, ...], ...] = ()
 
 
-def headline_words(title: str) -> frozenset[str]:
-    """The words of a headline that identify it: no wire slug, no outlet's name after it."""
+def headline_words(title: str) -> tuple[str, ...]:
+    """The words of a headline that identify it, in order: no wire slug, no outlet's name."""
     text = _SLUG.sub("", title)
     trailer = _TRAILER.search(text)
     if trailer and len(trailer.group(1).split()) <= _TRAILER_WORDS:
         text = text[: trailer.start()]
-    return frozenset(_WORD.findall(text.casefold()))
+    return tuple(_WORD.findall(text.casefold()))
 
 
-def headline_keys(words: Iterable[str]) -> tuple[int, ...]:
-    """Fingerprints of the word set, whole and with each word left out (see the module doc)."""
-    ordered = sorted(words)
-    if len(ordered) < EXACT_WORDS:
+def headline_keys(title: str) -> tuple[int, ...]:
+    """The fingerprints a headline is filed under (see the module doc)."""
+    words = headline_words(title)
+    if len(words) < EXACT_WORDS:
         return ()
-    keys = [_fingerprint(ordered)]
-    if len(ordered) > SHARED_WORDS:
-        keys += [_fingerprint(ordered[:i] + ordered[i + 1 :]) for i in range(len(ordered))]
-    return tuple(dict.fromkeys(keys))
+    if len(words) < EDITED_WORDS:
+        return (_fingerprint(("=", *words)),)
+    return (_fingerprint(("<", *words[:_ENDS])), _fingerprint((">", *words[-_ENDS:])))
 
 
 def _fingerprint(words: Sequence[str]) -> int:
@@ -123,13 +124,23 @@ def is_near_duplicate(article: Article, candidate: NearCandidate, window: timede
     if abs(article.published - candidate.published) > window:
         return False
     mine, theirs = headline_words(article.title), headline_words(candidate.title)
-    if len(mine) < EXACT_WORDS or len(theirs) < EXACT_WORDS:
-        return False
     if mine != theirs:
-        shared = len(mine & theirs)
-        if shared < SHARED_WORDS or len(mine) - shared > 1 or len(theirs) - shared > 1:
+        short, long = sorted((mine, theirs), key=len)
+        if len(long) < EDITED_WORDS or not _one_word_more(long, short):
             return False
+    elif len(mine) < EXACT_WORDS:
+        return False
     return _summaries_agree(article.summary, candidate.summary)
+
+
+def _one_word_more(long: tuple[str, ...], short: tuple[str, ...]) -> bool:
+    """Whether ``long`` is ``short`` with one word added somewhere."""
+    if len(long) != len(short) + 1:
+        return False
+    i = 0
+    while i < len(short) and long[i] == short[i]:
+        i += 1
+    return long[i + 1 :] == short[i:]
 
 
 def _summaries_agree(a: str, b: str) -> bool:

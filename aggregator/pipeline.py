@@ -29,7 +29,7 @@ import aiohttp
 
 from .cluster import StoryClusterer, prepare, reach
 from .config import Config, DedupeConfig, PollingConfig
-from .dedupe import headline_keys, headline_words, plan_ingest
+from .dedupe import headline_keys, plan_ingest
 from .errors import (
     AggregatorError,
     FeedError,
@@ -414,7 +414,7 @@ def store_document(
     fresh = [a for a in articles if a.item_key not in known]
     headline: dict[str, tuple[int, ...]] = {}
     if dedupe.near_duplicates:
-        headline = {a.title: headline_keys(headline_words(a.title)) for a in fresh}
+        headline = {a.title: headline_keys(a.title) for a in fresh}
     plan = plan_ingest(
         articles,
         feed_id=feed.id,

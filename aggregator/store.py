@@ -23,7 +23,6 @@ from .dedupe import (
     StoredLink,
     duplicate_feeds,
     headline_keys,
-    headline_words,
 )
 from .errors import NotFoundError, StorageError
 from .models import (
@@ -214,18 +213,17 @@ def _m005_headline_keys(db: sqlite_utils.Database) -> None:
         -- republished under another URL with a slug, an outlet's name or one word changed.
         CREATE TABLE article_keys (
             key INTEGER NOT NULL,
-            article_id INTEGER NOT NULL REFERENCES articles(id)
-        );
-        CREATE INDEX article_keys_key ON article_keys(key);
-        CREATE INDEX article_keys_article ON article_keys(article_id);
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            PRIMARY KEY (key, article_id)
+        ) WITHOUT ROWID;
         -- Guid churn: an item under a new guid whose text this feed already gave us.
         CREATE INDEX articles_content_hash ON articles(content_hash);
         """
     )
     rows = db.execute("SELECT id, title FROM articles").fetchall()
     db.conn.executemany(
-        "INSERT INTO article_keys (key, article_id) VALUES (?, ?)",
-        [(key, id) for id, title in rows for key in headline_keys(headline_words(title))],
+        "INSERT OR IGNORE INTO article_keys (key, article_id) VALUES (?, ?)",
+        [(key, id) for id, title in rows for key in headline_keys(title)],
     )
 
 
@@ -478,7 +476,7 @@ class Store:
                 for article in plan.new:
                     new_ids.append(self._insert_article(feed_id, article))
                 self.db.conn.executemany(
-                    "INSERT INTO article_keys (key, article_id) VALUES (?, ?)",
+                    "INSERT OR IGNORE INTO article_keys (key, article_id) VALUES (?, ?)",
                     [
                         (key, article_id)
                         for article_id, keys in zip(new_ids, plan.new_keys, strict=False)

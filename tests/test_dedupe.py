@@ -310,20 +310,34 @@ def candidate(
 @pytest.mark.parametrize(
     ("title", "words"),
     [
-        ("UPDATE 1-Putin and Erdogan agree", {"putin", "and", "erdogan", "agree"}),
-        ("UPDATE 2 - EXCLUSIVE: Putin and Erdogan agree", {"putin", "and", "erdogan", "agree"}),
-        ("BREAKING: Putin and Erdogan agree - Reuters", {"putin", "and", "erdogan", "agree"}),
-        ("Putin and Erdogan agree | The Daily Courier", {"putin", "and", "erdogan", "agree"}),
-        ("Putin and Erdogan agree \u2014 AP", {"putin", "and", "erdogan", "agree"}),
-        # not a slug without its separator, not an outlet's name when it is a clause
-        ("Update on Idlib talks", {"update", "on", "idlib", "talks"}),
+        ("UPDATE 1-Putin and Erdogan agree", ("putin", "and", "erdogan", "agree")),
+        ("UPDATE 2 - EXCLUSIVE: Putin and Erdogan agree", ("putin", "and", "erdogan", "agree")),
+        ("BREAKING: Putin and Erdogan agree - Reuters", ("putin", "and", "erdogan", "agree")),
+        ("Putin and Erdogan agree | The Daily Courier", ("putin", "and", "erdogan", "agree")),
+        ("Putin and Erdogan agree \u2014 AP", ("putin", "and", "erdogan", "agree")),
+        # not a slug without its separator, not an outlet's name when it is a long clause
+        ("Update on Idlib talks", ("update", "on", "idlib", "talks")),
         (
-            "Talks end - and both sides say the ceasefire will hold",
-            {"talks", "end", "and", "both", "sides", "say", "the", "ceasefire", "will", "hold"},
+            "Talks end - and both sides now say the ceasefire will hold",
+            (
+                "talks",
+                "end",
+                "and",
+                "both",
+                "sides",
+                "now",
+                "say",
+                "the",
+                "ceasefire",
+                "will",
+                "hold",
+            ),
         ),
     ],
 )
-def test_headline_words_drop_wire_slugs_and_outlet_names(title: str, words: set[str]) -> None:
+def test_headline_words_drop_wire_slugs_and_outlet_names(
+    title: str, words: tuple[str, ...]
+) -> None:
     assert headline_words(title) == words
 
 
@@ -331,35 +345,34 @@ def test_headline_words_drop_wire_slugs_and_outlet_names(title: str, words: set[
     ("copy", "same"),
     [
         ("UPDATE 1-Putin and Erdogan agree on new steps for Idlib ceasefire - Reuters", True),
+        ("PUTIN AND ERDOGAN AGREE ON NEW STEPS FOR IDLIB CEASEFIRE", True),
         ("Putin, Erdogan agree on new steps for Idlib ceasefire", True),  # a word dropped
-        ("Putin and Erdogan agreed on new steps for Idlib ceasefire", True),  # a word changed
         ("Putin and Erdogan agree on new steps for the Idlib ceasefire", True),  # a word added
-        # another outlet's own report of the same event: two words differ, it is not a copy
+        ("Putin and Erdogan agree on new steps for Idlib", True),  # the last word dropped
+        # another outlet's own headline on the same event: a word changed, or the order
+        ("Putin and Erdogan agreed on new steps for Idlib ceasefire", False),
+        ("Idlib ceasefire: Putin and Erdogan agree on new steps", False),
         ("Putin and Erdogan agree on fresh measures for Idlib ceasefire", False),
         ("Erdogan meets Putin in Sochi as Idlib ceasefire talks open", False),
     ],
 )
-def test_a_copy_shares_a_fingerprint_and_passes_the_check(copy: str, same: bool) -> None:
-    mine = set(headline_keys(headline_words(ORIGINAL)))
-    theirs = set(headline_keys(headline_words(copy)))
+def test_a_copy_keeps_the_words_in_order_give_or_take_one(copy: str, same: bool) -> None:
     found = is_near_duplicate(article(copy), candidate(ORIGINAL), timedelta(days=3))
     assert found is same
-    if same:
-        assert mine & theirs  # the index finds it
+    if same:  # the index finds it
+        assert set(headline_keys(ORIGINAL)) & set(headline_keys(copy))
 
 
 def test_short_headlines_are_matched_only_whole_and_very_short_ones_never() -> None:
-    assert headline_keys(headline_words("Stocks to watch")) == ()
-    assert len(headline_keys(headline_words("Markets close higher today"))) == 1  # whole only
+    window = timedelta(days=3)
+    assert headline_keys("Stocks to watch") == ()
+    assert len(headline_keys("Markets close higher today")) == 1
     assert not is_near_duplicate(
-        article("Markets close higher on Friday"),
-        candidate("Markets close lower on Friday"),
-        timedelta(days=3),
+        article("Markets close higher today"), candidate("Markets close today"), window
     )
+    assert not is_near_duplicate(article("Stocks to watch"), candidate("Stocks to watch"), window)
     assert is_near_duplicate(
-        article("Markets close higher on Friday"),
-        candidate("Markets close higher on Friday"),
-        timedelta(days=3),
+        article("Markets close higher today"), candidate("Markets close higher today"), window
     )
 
 
@@ -388,10 +401,10 @@ def test_copies_far_apart_in_time_or_with_different_texts_are_not_folded() -> No
 def near_plan(
     batch: list[Article], stored: list[NearCandidate], feed_id: int = FEED_ID
 ) -> IngestPlan:
-    headline = {a.title: headline_keys(headline_words(a.title)) for a in batch}
+    headline = {a.title: headline_keys(a.title) for a in batch}
     near: dict[int, list[NearCandidate]] = {}
     for c in stored:
-        for key in headline_keys(headline_words(c.title)):
+        for key in headline_keys(c.title):
             near.setdefault(key, []).append(c)
     return plan_ingest(
         batch, feed_id=feed_id, known_items=set(), known_links={}, headline=headline, near=near
@@ -416,7 +429,7 @@ def test_a_copy_from_another_feed_folds_into_the_earliest_original() -> None:
     )
     assert result.duplicates == ((copy, 4),)
     assert titles(result.new) == [event.title]  # the same event in other words stays an article
-    assert result.new_keys == (headline_keys(headline_words(event.title)),)
+    assert result.new_keys == (headline_keys(event.title),)
 
 
 def test_near_duplicates_within_one_feed_are_its_own_business() -> None:

@@ -442,9 +442,9 @@ WIRE = {
     "pubDate": "Tue, 24 Nov 2026 08:00:00 +0000",
 }
 REPUBLISHED = {
-    # The same wire article on another outlet: its own URL, a slug, its name, one word changed.
+    # The same wire article on another outlet: its own URL, a slug, its name, one word dropped.
     "guid": "r-1",
-    "title": "UPDATE 1-Quillon recalls 40,000 Aero 7 handsets over battery fault - Daily Ledger",
+    "title": "UPDATE 1-Quillon recalls 40,000 Aero 7 phones over fault - Daily Ledger",
     "link": "https://ledger.example/business/2026/11/24/quillon-recall?utm_source=rss",
     "description": "Quillon is recalling 40,000 Aero 7 phones after reports of batteries swelling.",
     "pubDate": "Tue, 24 Nov 2026 11:00:00 +0000",

@@ -159,7 +159,7 @@ def test_a_merged_story_keeps_working_as_an_alias(tmp_path: Path) -> None:
 
 
 def test_articles_stored_before_migration_5_get_headline_fingerprints(tmp_path: Path) -> None:
-    from aggregator.dedupe import headline_keys, headline_words
+    from aggregator.dedupe import headline_keys
 
     path = tmp_path / "a.db"
     store = open_store(path)
@@ -176,4 +176,4 @@ def test_articles_stored_before_migration_5_get_headline_fingerprints(tmp_path: 
     store.close()
     again = open_store(path)
     keys = {r[0] for r in again.db.execute("SELECT key FROM article_keys")}
-    assert keys == set(headline_keys(headline_words(title)))
+    assert keys == set(headline_keys(title))
