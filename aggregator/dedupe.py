@@ -10,12 +10,13 @@ after it (" - Reuters") and one changed word, published within a few days of the
 Headlines are too short for MinHash or SimHash: eight words make eight shingles, and an
 estimate of their similarity from a few dozen hashes cannot tell one changed word from three.
 So the match is exact, and still an index look-up. A copy keeps the original's words in their
-order; an editor may add or drop one. Any single such edit leaves either the first three or
-the last three words of a headline of six words or more untouched, so each headline is filed
-under those two (plus itself whole, for short ones), and every candidate found there is checked
-word by word. Two outlets' own headlines on one event use other words or another order, so
-they stay separate articles of one story. When both copies carry a real summary, the
-summaries must also overlap.
+order: each headline is filed under its words once the slug and the outlet's name are off.
+A headline alone cannot tell an editor's one-word change from another outlet's own headline on
+the same event ("Colorado reports $2 million in pot taxes", "Colorado collects ..."), and dedup
+must never swallow a distinct article. So a headline one word longer or shorter is a copy only
+when both items carry a summary and the summaries mostly agree: for that, a headline of six
+words or more is also filed under its first three and its last three words (one edit leaves
+one of the two untouched). Every candidate found is checked word by word.
 """
 
 from __future__ import annotations
@@ -48,16 +49,20 @@ _SLUG = re.compile(
     re.IGNORECASE,
 )
 # An outlet's name after a headline: " - Reuters", " | The Guardian", " \u2014 AP".
-_TRAILER = re.compile(r"\s+[-|\u2013\u2014\u2022\u00b7]\s+([^-|\u2013\u2014\u2022\u00b7]{1,60})$")
+_TRAILER = re.compile(
+    r"\s+[-|\u2013\u2014\u2022\u00b7]\s+((?:(?!\s[-|\u2013\u2014\u2022\u00b7]\s).){1,60})$"
+)
 _TRAILER_WORDS = 5
 _WORD = re.compile(r"\w+")
 # Headlines shorter than this are matched only whole; shorter than EXACT_WORDS, never.
-EXACT_WORDS = 4
+EXACT_WORDS = 5
 EDITED_WORDS = 6
 _ENDS = 3  # words at each end that file a headline
-# Summaries shorter than this say too little to tell copies apart; longer ones must overlap.
+# Summaries shorter than this say too little to compare. Between longer ones, the share of
+# words in common that a copy needs: some, under the same headline; most, under an edited one.
 _SUMMARY_WORDS = 12
-_SUMMARY_OVERLAP = 0.3
+_SAME_HEADLINE_OVERLAP = 0.3
+_EDITED_HEADLINE_OVERLAP = 0.5
 
 
 @dataclass(frozen=True)
@@ -96,20 +101,24 @@ class IngestPlan:
 def headline_words(title: str) -> tuple[str, ...]:
     """The words of a headline that identify it, in order: no wire slug, no outlet's name."""
     text = _SLUG.sub("", title)
-    trailer = _TRAILER.search(text)
-    if trailer and len(trailer.group(1).split()) <= _TRAILER_WORDS:
+    # Twice: a republisher may add its name after a headline that already ends in one.
+    for _ in range(2):
+        trailer = _TRAILER.search(text)
+        if trailer is None or len(trailer.group(1).split()) > _TRAILER_WORDS:
+            break
         text = text[: trailer.start()]
     return tuple(_WORD.findall(text.casefold()))
 
 
-def headline_keys(title: str) -> tuple[int, ...]:
-    """The fingerprints a headline is filed under (see the module doc)."""
+def headline_keys(title: str, summary: str = "") -> tuple[int, ...]:
+    """The fingerprints an item is filed under (see the module doc)."""
     words = headline_words(title)
     if len(words) < EXACT_WORDS:
         return ()
-    if len(words) < EDITED_WORDS:
-        return (_fingerprint(("=", *words)),)
-    return (_fingerprint(("<", *words[:_ENDS])), _fingerprint((">", *words[-_ENDS:])))
+    whole = _fingerprint(("=", *words))
+    if len(words) < EDITED_WORDS or len(_summary_words(summary)) < _SUMMARY_WORDS:
+        return (whole,)
+    return (whole, _fingerprint(("<", *words[:_ENDS])), _fingerprint((">", *words[-_ENDS:])))
 
 
 def _fingerprint(words: Sequence[str]) -> int:
@@ -124,13 +133,18 @@ def is_near_duplicate(article: Article, candidate: NearCandidate, window: timede
     if abs(article.published - candidate.published) > window:
         return False
     mine, theirs = headline_words(article.title), headline_words(candidate.title)
-    if mine != theirs:
-        short, long = sorted((mine, theirs), key=len)
-        if len(long) < EDITED_WORDS or not _one_word_more(long, short):
-            return False
-    elif len(mine) < EXACT_WORDS:
-        return False
-    return _summaries_agree(article.summary, candidate.summary)
+    if mine == theirs:
+        return len(mine) >= EXACT_WORDS and _summaries_overlap(
+            article.summary, candidate.summary, _SAME_HEADLINE_OVERLAP, unknown=True
+        )
+    short, long = sorted((mine, theirs), key=len)
+    return (
+        len(long) >= EDITED_WORDS
+        and _one_word_more(long, short)
+        and _summaries_overlap(
+            article.summary, candidate.summary, _EDITED_HEADLINE_OVERLAP, unknown=False
+        )
+    )
 
 
 def _one_word_more(long: tuple[str, ...], short: tuple[str, ...]) -> bool:
@@ -143,13 +157,16 @@ def _one_word_more(long: tuple[str, ...], short: tuple[str, ...]) -> bool:
     return long[i + 1 :] == short[i:]
 
 
-def _summaries_agree(a: str, b: str) -> bool:
-    words_a = _WORD.findall(a.casefold())[:60]
-    words_b = _WORD.findall(b.casefold())[:60]
+def _summary_words(summary: str) -> list[str]:
+    return _WORD.findall(summary.casefold())[:60]
+
+
+def _summaries_overlap(a: str, b: str, share: float, *, unknown: bool) -> bool:
+    """Whether two summaries share ``share`` of their words; ``unknown`` when one is too short."""
+    words_a, words_b = set(_summary_words(a)), set(_summary_words(b))
     if len(words_a) < _SUMMARY_WORDS or len(words_b) < _SUMMARY_WORDS:
-        return True
-    set_a, set_b = set(words_a), set(words_b)
-    return len(set_a & set_b) / len(set_a | set_b) >= _SUMMARY_OVERLAP
+        return unknown
+    return len(words_a & words_b) / len(words_a | words_b) >= share
 
 
 def shared_links(articles: Sequence[Article]) -> set[str]:
@@ -182,8 +199,8 @@ def plan_ingest(
     hashes of articles this feed stored to their publication times: an item with a new guid but
     a known text and date is the same item under a regenerated guid (guid churn), not news.
     For near-duplicates, ``headline``
-    maps titles to their fingerprints (``headline_keys``) and ``near`` fingerprints to the
-    stored articles that have them; without them only links match across feeds.
+    maps content hashes to their fingerprints (``headline_keys``) and ``near`` fingerprints to
+    the stored articles that have them; without them only links match across feeds.
     """
     ambiguous = shared_links(articles)
     headline = headline or {}
@@ -223,7 +240,7 @@ def plan_ingest(
         if link and batch_links[link]:
             seen += 1  # the same page twice in one fetch, under two guids
             continue
-        keys = headline.get(article.title, ())
+        keys = headline.get(article.content_hash, ())
         original = _original(article, keys, near, feed_id, window)
         if original is not None:
             duplicates.append((article, original))

@@ -414,7 +414,7 @@ def store_document(
     fresh = [a for a in articles if a.item_key not in known]
     headline: dict[str, tuple[int, ...]] = {}
     if dedupe.near_duplicates:
-        headline = {a.title: headline_keys(a.title) for a in fresh}
+        headline = {a.content_hash: headline_keys(a.title, a.summary) for a in fresh}
     plan = plan_ingest(
         articles,
         feed_id=feed.id,

@@ -220,10 +220,10 @@ def _m005_headline_keys(db: sqlite_utils.Database) -> None:
         CREATE INDEX articles_content_hash ON articles(content_hash);
         """
     )
-    rows = db.execute("SELECT id, title FROM articles").fetchall()
+    rows = db.execute("SELECT id, title, summary FROM articles").fetchall()
     db.conn.executemany(
         "INSERT OR IGNORE INTO article_keys (key, article_id) VALUES (?, ?)",
-        [(key, id) for id, title in rows for key in headline_keys(title)],
+        [(key, id) for id, title, summary in rows for key in headline_keys(title, summary)],
     )
 
 

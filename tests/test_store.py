@@ -176,4 +176,4 @@ def test_articles_stored_before_migration_5_get_headline_fingerprints(tmp_path: 
     store.close()
     again = open_store(path)
     keys = {r[0] for r in again.db.execute("SELECT key FROM article_keys")}
-    assert keys == set(headline_keys(title))
+    assert keys == set(headline_keys(title, f"summary of {title}"))
