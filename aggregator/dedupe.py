@@ -198,9 +198,9 @@ def plan_ingest(
     canonical URLs of stored articles (from any feed) to them. ``known_texts`` maps the content
     hashes of articles this feed stored to their publication times: an item with a new guid but
     a known text and date is the same item under a regenerated guid (guid churn), not news.
-    For near-duplicates, ``headline``
-    maps content hashes to their fingerprints (``headline_keys``) and ``near`` fingerprints to
-    the stored articles that have them; without them only links match across feeds.
+    ``headline`` maps content hashes to their fingerprints (``headline_keys``), which are stored
+    with the new articles, and ``near`` fingerprints to the stored articles that have them;
+    without ``near`` only links match across feeds.
     """
     ambiguous = shared_links(articles)
     headline = headline or {}

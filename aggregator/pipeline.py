@@ -412,9 +412,9 @@ def store_document(
     articles = document.articles
     known = store.known_items(feed.id, (a.item_key for a in articles))
     fresh = [a for a in articles if a.item_key not in known]
-    headline: dict[str, tuple[int, ...]] = {}
-    if dedupe.near_duplicates:
-        headline = {a.content_hash: headline_keys(a.title, a.summary) for a in fresh}
+    # Fingerprints are stored even with near-duplicates off, so turning them on finds these.
+    headline = {a.content_hash: headline_keys(a.title, a.summary) for a in fresh}
+    wanted = headline.values() if dedupe.near_duplicates else ()
     plan = plan_ingest(
         articles,
         feed_id=feed.id,
@@ -424,7 +424,7 @@ def store_document(
         ),
         known_texts=store.known_texts(feed.id, (a.content_hash for a in fresh)),
         headline=headline,
-        near=store.near_candidates(k for keys in headline.values() for k in keys),
+        near=store.near_candidates(k for keys in wanted for k in keys),
         window=dedupe.window,
     )
     published = store.recent_publications(feed.id, now - ACTIVITY_WINDOW)
