@@ -90,21 +90,10 @@ def start_farm(
     workdir: Path, latency: float, syndicate: float, seed: int, edits: float
 ) -> tuple[subprocess.Popen[str], Path, Path]:
     config, truth = workdir / "farm.yaml", workdir / "farm.truth.json"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(HERE / "farm.py"),
-            *("--latency", str(latency), "--config", str(config), "--truth", str(truth)),
-            *("--syndicate", str(syndicate), "--seed", str(seed), "--edits", str(edits)),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    proc, _ = farm.spawn(
+        *("--latency", str(latency), "--config", str(config), "--truth", str(truth)),
+        *("--syndicate", str(syndicate), "--seed", str(seed), "--edits", str(edits)),
     )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().split()
-    if not line or line[0] != "ready":
-        proc.kill()
-        sys.exit("the farm did not start")
     return proc, config, truth
 
 

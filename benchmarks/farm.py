@@ -48,6 +48,7 @@ import json
 import random
 import re
 import socket
+import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
@@ -357,6 +358,21 @@ class Farm:
             return "304 Not Modified", validators, b""
         self.stats["bytes"] += len(feed.body)
         return "200 OK", ["Content-Type: application/rss+xml", *validators], feed.body
+
+
+def spawn(*options: str) -> tuple[subprocess.Popen[str], int]:
+    """Start this farm in a child process with ``options``; wait for ``ready <port>``."""
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), *options],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().split()
+    if not line or line[0] != "ready":
+        proc.kill()
+        sys.exit("the farm did not start")
+    return proc, int(line[1])
 
 
 def free_port() -> int:

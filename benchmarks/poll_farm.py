@@ -58,17 +58,8 @@ SUMMARY = re.compile(r"([\d,]+) feeds: ([\d,]+) ok, ([\d,]+) not modified, ([\d,
 
 def start_farm(latency: float, workdir: Path) -> tuple[subprocess.Popen[str], int, Path]:
     urls = workdir / "urls.txt"
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE / "farm.py"), "--latency", str(latency), "--urls", str(urls)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().split()
-    if not line or line[0] != "ready":
-        proc.kill()
-        sys.exit("the farm did not start")
-    return proc, int(line[1]), urls
+    proc, port = farm.spawn("--latency", str(latency), "--urls", str(urls))
+    return proc, port, urls
 
 
 def farm_stats(port: int, reset: bool = False) -> dict[str, int]:
