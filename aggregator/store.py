@@ -295,6 +295,24 @@ class Store:
         except sqlite3.Error as e:
             raise _storage_error(self.path, e) from e
 
+    def _rows_in(
+        self,
+        sql: str,
+        values: Iterable[Any],
+        *,
+        first: Sequence[Any] = (),
+        last: Sequence[Any] = (),
+    ) -> list[dict[str, Any]]:
+        """``sql`` whose ``{marks}`` stands for the distinct ``values``, in chunks SQLite takes.
+
+        ``first`` and ``last`` are parameters before and after the marks.
+        """
+        rows: list[dict[str, Any]] = []
+        for chunk in _chunks(list(dict.fromkeys(values)), 500):
+            marks = ",".join("?" * len(chunk))
+            rows += self._rows(sql.format(marks=marks), [*first, *chunk, *last])
+        return rows
+
     def _one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
         rows = self._rows(sql, params)
         return rows[0] if rows else None
@@ -395,73 +413,57 @@ class Store:
         return {r["item_key"]: _dt(r["published"]) for r in rows}
 
     def known_items(self, feed_id: int, keys: Iterable[str]) -> set[str]:
-        keys = list(set(keys))
-        found: set[str] = set()
-        for chunk in _chunks(keys, 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._rows(
-                f"SELECT item_key FROM items WHERE feed_id = ? AND item_key IN ({marks})",
-                [feed_id, *chunk],
-            )
-            found.update(r["item_key"] for r in rows)
-        return found
+        rows = self._rows_in(
+            "SELECT item_key FROM items WHERE feed_id = ? AND item_key IN ({marks})",
+            keys,
+            first=[feed_id],
+        )
+        return {r["item_key"] for r in rows}
 
     def articles_by_canonical(self, urls: Iterable[str]) -> dict[str, StoredLink]:
-        urls = list(set(urls))
-        found: dict[str, StoredLink] = {}
-        for chunk in _chunks(urls, 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._rows(
-                f"""SELECT id, feed_id, guid, content_hash, canonical_url FROM articles
-                    WHERE canonical_url IN ({marks})""",
-                chunk,
-            )
-            found.update(
-                {
-                    r["canonical_url"]: StoredLink(
-                        r["id"], r["feed_id"], r["guid"], r["content_hash"]
-                    )
-                    for r in rows
-                }
-            )
-        return found
+        rows = self._rows_in(
+            """SELECT id, feed_id, guid, content_hash, canonical_url FROM articles
+               WHERE canonical_url IN ({marks})""",
+            urls,
+        )
+        return {
+            r["canonical_url"]: StoredLink(r["id"], r["feed_id"], r["guid"], r["content_hash"])
+            for r in rows
+        }
 
     def known_texts(self, feed_id: int, hashes: Iterable[str]) -> dict[str, set[datetime]]:
         """Of these content hashes, those of articles this feed carried, with their dates."""
         found: dict[str, set[datetime]] = {}
-        for chunk in _chunks(list(set(hashes)), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._rows(
-                f"""SELECT a.content_hash, a.published FROM articles a
-                    JOIN items i ON i.article_id = a.id
-                    WHERE a.content_hash IN ({marks}) AND i.feed_id = ?""",
-                [*chunk, feed_id],
-            )
-            for r in rows:
-                found.setdefault(r["content_hash"], set()).add(_dt(r["published"]))
+        rows = self._rows_in(
+            """SELECT a.content_hash, a.published FROM articles a
+               JOIN items i ON i.article_id = a.id
+               WHERE a.content_hash IN ({marks}) AND i.feed_id = ?""",
+            hashes,
+            last=[feed_id],
+        )
+        for r in rows:
+            found.setdefault(r["content_hash"], set()).add(_dt(r["published"]))
         return found
 
     def near_candidates(self, keys: Iterable[int]) -> dict[int, list[NearCandidate]]:
         """The stored articles with each headline fingerprint."""
         found: dict[int, list[NearCandidate]] = {}
-        for chunk in _chunks(list(set(keys)), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._rows(
-                f"""SELECT k.key, a.id, a.feed_id, a.title, a.summary, a.published
-                    FROM article_keys k JOIN articles a ON a.id = k.article_id
-                    WHERE k.key IN ({marks})""",
-                chunk,
-            )
-            for r in rows:
-                found.setdefault(r["key"], []).append(
-                    NearCandidate(
-                        article_id=r["id"],
-                        feed_id=r["feed_id"],
-                        title=r["title"],
-                        summary=r["summary"],
-                        published=_dt(r["published"]),
-                    )
+        rows = self._rows_in(
+            """SELECT k.key, a.id, a.feed_id, a.title, a.summary, a.published
+               FROM article_keys k JOIN articles a ON a.id = k.article_id
+               WHERE k.key IN ({marks})""",
+            keys,
+        )
+        for r in rows:
+            found.setdefault(r["key"], []).append(
+                NearCandidate(
+                    article_id=r["id"],
+                    feed_id=r["feed_id"],
+                    title=r["title"],
+                    summary=r["summary"],
+                    published=_dt(r["published"]),
                 )
+            )
         return found
 
     def save_poll(self, feed_id: int, plan: IngestPlan | None, update: FeedUpdate) -> list[int]:
@@ -591,13 +593,8 @@ class Store:
     # -- clustering state --
 
     def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
-        terms = list(set(terms))
-        found: dict[str, int] = {}
-        for chunk in _chunks(terms, 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._rows(f"SELECT term, df FROM term_df WHERE term IN ({marks})", chunk)
-            found.update({r["term"]: r["df"] for r in rows})
-        return found
+        rows = self._rows_in("SELECT term, df FROM term_df WHERE term IN ({marks})", terms)
+        return {r["term"]: r["df"] for r in rows}
 
     def replace_term_frequencies(self, frequencies: dict[str, int]) -> None:
         """Start the frequencies afresh (the recount after migration 4)."""
@@ -797,16 +794,13 @@ class Store:
 
     def stories_of(self, article_ids: Sequence[int]) -> dict[int, int | None]:
         """The story each article is in (None when not placed yet); unknown ids are an error."""
-        found: dict[int, int | None] = {}
-        for chunk in _chunks(list(article_ids), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._rows(
-                f"""SELECT a.id, sa.story_id FROM articles a
-                    LEFT JOIN story_articles sa ON sa.article_id = a.id
-                    WHERE a.id IN ({marks})""",
-                chunk,
-            )
-            found.update({r["id"]: r["story_id"] for r in rows})
+        rows = self._rows_in(
+            """SELECT a.id, sa.story_id FROM articles a
+               LEFT JOIN story_articles sa ON sa.article_id = a.id
+               WHERE a.id IN ({marks})""",
+            article_ids,
+        )
+        found: dict[int, int | None] = {r["id"]: r["story_id"] for r in rows}
         missing = [str(i) for i in article_ids if i not in found]
         if missing:
             raise NotFoundError(f"no article with id {', '.join(missing)}")
@@ -855,22 +849,15 @@ class Store:
 
     def story_docs(self, story_ids: Iterable[int]) -> list[ClusterDoc]:
         """The articles of these stories as the clusterer sees them, in time order."""
-        ids = list(story_ids)
-        docs: list[ClusterDoc] = []
-        for chunk in _chunks(ids, 500):
-            marks = ",".join("?" * len(chunk))
-            docs += [
-                _doc(r)
-                for r in self._rows(
-                    f"""SELECT a.id, a.title, a.summary, a.published, sa.story_id,
-                               COALESCE(f.title, f.feed_title, f.url) AS source
-                        FROM story_articles sa JOIN articles a ON a.id = sa.article_id
-                        JOIN feeds f ON f.id = a.feed_id
-                        WHERE sa.story_id IN ({marks})""",
-                    chunk,
-                )
-            ]
-        return sorted(docs, key=lambda d: (d.published, d.key))
+        rows = self._rows_in(
+            """SELECT a.id, a.title, a.summary, a.published, sa.story_id,
+                      COALESCE(f.title, f.feed_title, f.url) AS source
+               FROM story_articles sa JOIN articles a ON a.id = sa.article_id
+               JOIN feeds f ON f.id = a.feed_id
+               WHERE sa.story_id IN ({marks})""",
+            story_ids,
+        )
+        return sorted((_doc(r) for r in rows), key=lambda d: (d.published, d.key))
 
     def refresh_stories(self, summaries: Iterable[StoredStory], now: datetime) -> None:
         """Write new headlines and terms, and recount each story's figures."""
@@ -1029,21 +1016,17 @@ class Store:
     def _duplicates(self, article_ids: list[int]) -> dict[int, list[Duplicate]]:
         """Every sighting of each article other than the one it was stored from."""
         found: dict[int, list[Duplicate]] = {}
-        for chunk in _chunks(article_ids, 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._rows(
-                f"""SELECT i.article_id, i.url, COALESCE(f.title, f.feed_title, f.url) AS feed
-                    FROM items i JOIN feeds f ON f.id = i.feed_id
-                    JOIN articles a ON a.id = i.article_id
-                    WHERE i.article_id IN ({marks})
-                      AND NOT (i.feed_id = a.feed_id AND i.url IS a.url)
-                    ORDER BY i.id""",
-                chunk,
-            )
-            for r in rows:
-                found.setdefault(r["article_id"], []).append(
-                    Duplicate(url=r["url"], feed=r["feed"])
-                )
+        rows = self._rows_in(
+            """SELECT i.article_id, i.url, COALESCE(f.title, f.feed_title, f.url) AS feed
+               FROM items i JOIN feeds f ON f.id = i.feed_id
+               JOIN articles a ON a.id = i.article_id
+               WHERE i.article_id IN ({marks})
+                 AND NOT (i.feed_id = a.feed_id AND i.url IS a.url)
+               ORDER BY i.id""",
+            article_ids,
+        )
+        for r in rows:
+            found.setdefault(r["article_id"], []).append(Duplicate(url=r["url"], feed=r["feed"]))
         return found
 
     def counts(self) -> dict[str, int]:
