@@ -160,6 +160,7 @@ class StoryClusterer:
         apart: Iterable[tuple[int, int]] = (),
     ) -> None:
         self.config = config
+        self._reach = reach(config)
         self.df: dict[str, int] = dict(document_frequencies or {})
         self.documents = documents
         self.df_increments: dict[str, int] = defaultdict(int)
@@ -304,7 +305,7 @@ class StoryClusterer:
         for term, weight in vector.items():
             for key in self._index.get(term, ()):
                 dots[key] += weight * self.stories[key].centroid[term]
-        window = reach(self.config)
+        window = self._reach
         half_life = self.config.half_life.total_seconds()
         scores: dict[int, float] = {}
         threshold = self.config.threshold

@@ -47,12 +47,13 @@ def split_story(
         strays = [str(a) for a, s in placed.items() if s != story]
         if strays:
             raise CorrectionError(f"article {', '.join(strays)} is not in story {story_id}")
-        remaining = {doc.key for doc in store.story_docs([story])} - set(placed)
-        if not remaining:
+        docs = store.story_docs([story])  # in time order: the earliest moved begins the new one
+        if all(doc.key in placed for doc in docs):
             raise CorrectionError(
                 f"that is every article of story {story_id}: leave at least one behind"
             )
-        new = store.move_articles(_in_time_order(store, placed), to=None, now=now)
+        moving = [doc.key for doc in docs if doc.key in placed]
+        new = store.move_articles(moving, to=None, now=now)
         _summarise(store, config, [story, new], now)
     return store.story(new, now=now, recent=config.clustering.quiet_after)
 
@@ -89,12 +90,6 @@ def _summarise(store: Store, config: Config, story_ids: Iterable[int], now: date
     clusterer.load(docs)
     summaries = [clusterer.summary(i) for i in ids if i in clusterer.stories]
     store.refresh_stories([StoredStory(s.story, s.title, s.terms) for s in summaries], now)
-
-
-def _in_time_order(store: Store, placed: dict[int, int | None]) -> list[int]:
-    """The articles, earliest first, so the earliest begins the new story."""
-    story_ids = {s for s in placed.values() if s is not None}
-    return [doc.key for doc in store.story_docs(story_ids) if doc.key in placed]
 
 
 def _exists(store: Store, story_id: int) -> bool:
