@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from aggregator.config import Config, load_config, parse_duration
-from aggregator.errors import AggregatorError, ConfigError
+from aggregator.errors import AggregatorError, ConfigError, LockedError
 
 if TYPE_CHECKING:
-    from aggregator.models import FeedConfig, StoryView
+    from aggregator.models import Digest, FeedConfig, StoryView
     from aggregator.store import Store
 
 EXIT_CODES = """\b
@@ -30,6 +30,9 @@ Exit codes:
   1  an error you can act on (the message says what)
   2  bad usage or a bad config
   3  the database cannot be opened or written
+  4  a digest could not be mailed (it stays in the outbox;
+     the next run sends it)
+A run that finds another run holding the lock exits 0.
 """
 
 
@@ -63,6 +66,14 @@ class App:
         if not self.quiet:
             click.echo(message, err=err)
 
+    @contextlib.contextmanager
+    def run_lock(self) -> Iterator[None]:
+        """One poll, run or digest at a time (a second exits 0: see AggregatorGroup)."""
+        from aggregator.runlock import run_lock
+
+        with run_lock(self.config.database):
+            yield
+
 
 class AggregatorGroup(click.Group):
     """Turns every AggregatorError into a one-line message and an exit code: no traceback."""
@@ -70,6 +81,11 @@ class AggregatorGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except LockedError as e:
+            # Overlapping cron runs are normal: say so, and succeed.
+            if e.stuck or not (isinstance(ctx.obj, App) and ctx.obj.quiet):
+                click.echo(str(e), err=True)
+            ctx.exit(0)
         except AggregatorError as e:
             error = click.ClickException(str(e))
             error.exit_code = e.exit_code
@@ -92,7 +108,7 @@ class Since(click.ParamType):
             self.fail(str(e).removeprefix("--since: ") + ", or all", param, ctx)
 
 
-ALL = timedelta.max  # --since all
+ALL = timedelta.max  # --since all (the same value as aggregator.delivery.ALL_TIME)
 SINCE = Since()
 
 
@@ -105,6 +121,12 @@ def _print_json(value: Any) -> None:
 
 
 COUNT = click.IntRange(0)  # --limit: 0 means no limit
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "html"]),
+    help="Format of a printed digest [default: digest.format].",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
@@ -203,28 +225,40 @@ def poll(app: App, all_feeds: bool) -> None:
     Example:
       aggregator poll --all
     """
-    _poll(app, all_feeds)
+    with app.run_lock():
+        _poll(app, all_feeds)
 
 
 @cli.command()
 @click.option("--all", "all_feeds", is_flag=True, help="Fetch every feed, due or not.")
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "markdown", "html"]), help="Digest format."
-)
+@format_option
 @pass_app
 def run(app: App, all_feeds: bool, fmt: str | None) -> None:
-    """Poll, then print the digest: the command for cron.
+    """Poll, then deliver the digest: the command for cron.
+
+    With an `email:` section in the config the digest is mailed to `email.to`, otherwise
+    printed. Either way it holds only stories that are new, or have gained sources, since the
+    last digest; when there are none, no mail is sent. A digest that could not be mailed is
+    sent first on the next run. Only one run (or poll, or digest) at a time: another one exits
+    0 and says so.
 
     \b
-    Example (crontab, every hour):
-      0 * * * *  aggregator --quiet --config ~/.config/aggregator/config.yaml run
+    Example (crontab, every 15 minutes):
+      */15 * * * *  aggregator --quiet --config ~/.config/aggregator/config.yaml run
     """
-    _poll(app, all_feeds)
-    if app.config.email is not None:
-        # Honest about it rather than silent: mail delivery (with an outbox, so nothing is
-        # sent twice or lost) is not built yet.
-        app.say("warning: email delivery is not available yet; printing the digest", err=True)
-    _digest(app, fmt=fmt, since=None, limit=None)
+    with app.run_lock():
+        _poll(app, all_feeds)
+        # Printed for cron to mail: nothing at all when nothing is new, so no empty mail.
+        _deliver(
+            app,
+            fmt=fmt,
+            since=None,
+            limit=None,
+            to=(),
+            printed=False,
+            dry_run=False,
+            show_empty=False,
+        )
 
 
 # --- browsing ---------------------------------------------------------------------------------
@@ -608,37 +642,109 @@ def feeds_export(app: App, output: TextIO | None) -> None:
 # --- digest and eval --------------------------------------------------------------------------
 
 
-def _digest(app: App, *, fmt: str | None, since: timedelta | None, limit: int | None) -> None:
-    from aggregator.pipeline import build_digest
+def _deliver(
+    app: App,
+    *,
+    fmt: str | None,
+    since: timedelta | None,
+    limit: int | None,
+    to: tuple[str, ...],
+    printed: bool,
+    dry_run: bool,
+    show_empty: bool = True,
+) -> None:
+    from aggregator.delivery import mail_digests, print_digest
     from aggregator.render import render_digest
 
-    settings = app.config.digest
-    window = settings.since if since is None else _window(since)
+    config = app.config
+    fmt = fmt or config.digest.format
+
+    def write(found: Digest) -> None:
+        if found.entries or show_empty:
+            click.echo(render_digest(found, fmt, links=config.digest.links), nl=False)
+        else:
+            app.say("Nothing new since the last digest.", err=True)
+
     with app.store() as store:
-        digest = build_digest(
-            store,
-            since=window,
-            limit=settings.limit if limit is None else limit,
-            min_size=settings.min_size,
+        if printed or (config.email is None and not to):
+            print_digest(config, store, write, since=since, limit=limit, dry_run=dry_run)
+            return
+        deliveries = mail_digests(config, store, to=to, since=since, limit=limit, dry_run=dry_run)
+    failed = []
+    for delivery in deliveries:
+        if delivery.outcome == "preview" and delivery.digest is not None:
+            click.echo(f"To: {delivery.recipient}\nSubject: {delivery.subject}\n")
+            write(delivery.digest)
+            if delivery.error:
+                click.echo(f"note: {delivery.error}", err=True)
+        elif delivery.outcome == "failed":
+            failed.append(delivery)
+        elif delivery.outcome in ("sent", "resent"):
+            again = " (from the outbox)" if delivery.outcome == "resent" else ""
+            app.say(
+                f"Mailed a digest of {_plural(delivery.stories, 'story')} to "
+                f"{delivery.recipient}{again}",
+                err=True,
+            )
+        else:
+            app.say(f"Nothing new for {delivery.recipient}: no mail sent", err=True)
+    if failed:
+        from aggregator.errors import DeliveryError
+
+        reasons = "; ".join(f"{d.recipient}: {d.error}" for d in failed)
+        raise DeliveryError(
+            f"{_plural(len(failed), 'digest')} not sent, kept in the outbox for the next run. "
+            + reasons
         )
-    click.echo(render_digest(digest, fmt or settings.format, links=settings.links), nl=False)
 
 
 @cli.command()
+@format_option
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "markdown", "html"]), help="Output format."
+    "--since",
+    type=SINCE,
+    help="Every story active in this window (6h, 7d, all), shown before or not "
+    "[default: what is new since your last digest].",
 )
-@click.option("--since", type=SINCE, help="6h, 7d, all... [default: digest.since]")
 @click.option("--limit", type=COUNT, help="How many stories; 0 for all [default: digest.limit].")
+@click.option(
+    "--to",
+    "to",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Mail it to this address instead of email.to (repeatable).",
+)
+@click.option("--print", "printed", is_flag=True, help="Print it, even with an email: section.")
+@click.option("--dry-run", is_flag=True, help="Show what would be sent; send and remember nothing.")
 @pass_app
-def digest(app: App, fmt: str | None, since: timedelta | None, limit: int | None) -> None:
-    """Print a digest of the top stories as text, markdown or HTML.
+def digest(
+    app: App,
+    fmt: str | None,
+    since: timedelta | None,
+    limit: int | None,
+    to: tuple[str, ...],
+    printed: bool,
+    dry_run: bool,
+) -> None:
+    """Deliver a digest of the stories that are new, or have grown, since the last one.
+
+    Mailed with an `email:` section in the config (to `email.to`, or `--to`), else printed.
+    Each recipient has their own state: a story comes again only when it has gained sources,
+    marked "+N sources since your last digest". `run` is `poll` then this.
 
     \b
-    Example:
-      aggregator digest --format markdown --since 12h
+    Examples:
+      aggregator digest --dry-run
+      aggregator digest --print --format markdown --since 12h
+      aggregator digest --to me@example.org
     """
-    _digest(app, fmt=fmt, since=since, limit=limit)
+    if printed and to:
+        raise click.UsageError("--print and --to do not go together")
+    if dry_run:
+        _deliver(app, fmt=fmt, since=since, limit=limit, to=to, printed=printed, dry_run=True)
+        return
+    with app.run_lock():
+        _deliver(app, fmt=fmt, since=since, limit=limit, to=to, printed=printed, dry_run=False)
 
 
 @cli.command("eval")

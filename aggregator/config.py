@@ -11,9 +11,11 @@ import dataclasses
 import difflib
 import os
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +27,7 @@ from .errors import ConfigError
 from .models import FeedConfig
 
 __all__ = [
+    "SUBJECT_FIELDS",
     "ClusteringConfig",
     "Config",
     "DedupeConfig",
@@ -33,6 +36,7 @@ __all__ = [
     "PollingConfig",
     "default_config_path",
     "load_config",
+    "mail_address",
     "parse_duration",
 ]
 
@@ -91,6 +95,13 @@ class DigestConfig:
     links: int = 3
 
 
+# What a subject template may name: {stories} is "5 stories" or "1 story", {count} the number,
+# {new} and {grown} how many are new to the reader or have grown, {top} the first headline
+# (shortened), {date} the day (2026-11-24).
+SUBJECT_FIELDS = frozenset({"stories", "count", "new", "grown", "top", "date"})
+DEFAULT_SUBJECT = "aggregator digest: {stories}, led by {top}"
+
+
 @dataclass(frozen=True)
 class EmailConfig:
     """Where digests are mailed. Absent means `run` prints the digest instead."""
@@ -101,9 +112,11 @@ class EmailConfig:
     smtp_port: int = 587
     security: str = "starttls"
     username: str | None = None
-    password_env: str | None = None
-    password_file: Path | None = None
-    subject: str = "aggregator digest: {count} stories"
+    password_env: str | None = None  # the environment variable that holds the password
+    password_file: Path | None = None  # or a file that holds it (the first line)
+    subject: str = DEFAULT_SUBJECT  # placeholders: see SUBJECT_FIELDS
+    ca_file: Path | None = None  # trust this CA (PEM) too, e.g. a relay's self-signed certificate
+    timeout: float = 30.0  # seconds for each step of the SMTP conversation
 
 
 @dataclass(frozen=True)
@@ -257,8 +270,11 @@ def _build(raw: dict[str, Any], base_dir: Path) -> Config:
     dedupe = _section("dedupe", raw.get("dedupe"))
     digest = _section("digest", raw.get("digest"))
     email = _section("email", raw.get("email")) if raw.get("email") is not None else None
-    if email is not None and email.password_file and not email.password_file.is_absolute():
-        email = dataclasses.replace(email, password_file=base_dir / email.password_file)
+    if email is not None:
+        for name in ("password_file", "ca_file"):
+            path = getattr(email, name)
+            if path is not None and not path.is_absolute():
+                email = dataclasses.replace(email, **{name: base_dir / path})
     _check_values(polling, clustering, dedupe, digest, email)
     return Config(
         database=db_path,
@@ -450,7 +466,52 @@ def _check_values(
                 not (email.password_env and email.password_file),
                 "email: give password_env or password_file, not both",
             ),
+            (
+                not email.username or email.security != "none",
+                "email.username: a login needs security starttls or ssl; aggregator never sends "
+                "credentials in the clear",
+            ),
+            (
+                email.username is not None or not (email.password_env or email.password_file),
+                "email: a password needs a username",
+            ),
+            (bool(email.smtp_host.strip()), "email.smtp_host: must not be empty"),
+            (email.timeout > 0, "email.timeout: must be more than 0 seconds"),
         ]
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    if email is not None:
+        _check_email(email)
+
+
+def mail_address(value: str, where: str) -> str:
+    """The bare address of ``value`` ("Name <a@example.org>" or "a@example.org"), checked."""
+    if any(ch in value for ch in "\r\n\0"):
+        raise ConfigError(f"{where}: an address must be one line")
+    found = getaddresses([value])
+    address = found[0][1] if len(found) == 1 else ""
+    local, _, domain = address.rpartition("@")
+    if not local or not domain or any(ch.isspace() for ch in address):
+        raise ConfigError(f"{where}: {value!r} is not an email address such as news@example.org")
+    return address
+
+
+def _check_email(email: EmailConfig) -> None:
+    mail_address(email.from_addr, "email.from")
+    for i, recipient in enumerate(email.to):
+        mail_address(recipient, f"email.to[{i}]")
+    try:
+        fields = [
+            (name, spec, conversion)
+            for _, name, spec, conversion in string.Formatter().parse(email.subject)
+            if name is not None
+        ]
+    except ValueError as e:
+        raise ConfigError(f"email.subject: {e} (write {{{{ and }}}} for a literal brace)") from None
+    known = ", ".join("{" + f + "}" for f in sorted(SUBJECT_FIELDS))
+    for name, spec, conversion in fields:
+        if name not in SUBJECT_FIELDS:
+            raise ConfigError(f"email.subject: unknown placeholder {{{name}}}; known: {known}")
+        if spec or conversion:
+            raise ConfigError(f"email.subject: write {{{name}}} plainly, without a format")

@@ -12,7 +12,9 @@
     ├── NotFoundError          a story, article or feed id that does not exist
     ├── CorrectionError        a story merge, split or move that cannot be done as asked
     ├── EvalError              the labelled CSV for `aggregator eval` is unusable
-    └── OpmlError              a subscription list for `feeds import` is not OPML, or is unsafe
+    ├── OpmlError              a subscription list for `feeds import` is not OPML, or is unsafe
+    ├── DeliveryError          a digest could not be mailed; it stays in the outbox (exit 4)
+    └── LockedError            another run holds the run lock: not a failure (exit 0)
 
 Low-level errors are wrapped once, at the edge, with ``raise ... from``. Bugs are not
 wrapped and keep their tracebacks.
@@ -27,10 +29,12 @@ __all__ = [
     "AggregatorError",
     "ConfigError",
     "CorrectionError",
+    "DeliveryError",
     "EvalError",
     "FeedError",
     "FetchError",
     "GoneError",
+    "LockedError",
     "NotAFeedError",
     "NotFoundError",
     "OpmlError",
@@ -123,3 +127,17 @@ class EvalError(AggregatorError):
 
 class OpmlError(AggregatorError):
     """A subscription list is not OPML, is not well-formed, or declares entities (refused)."""
+
+
+class DeliveryError(AggregatorError):
+    """Mail could not be handed to the SMTP server. The digest stays in the outbox and the next
+    run sends it again."""
+
+    exit_code = 4
+
+
+class LockedError(AggregatorError):
+    """Another run holds the run lock. Overlapping cron runs are expected, so this exits 0."""
+
+    exit_code = 0
+    stuck = False  # the other run has held it for over an hour: said even under --quiet

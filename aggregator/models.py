@@ -15,7 +15,9 @@ __all__ = [
     "Article",
     "ArticleView",
     "ClusterDoc",
+    "Delivery",
     "Digest",
+    "DigestEntry",
     "Document",
     "Duplicate",
     "FeedConfig",
@@ -28,6 +30,7 @@ __all__ = [
     "ParsedEntry",
     "ParsedFeed",
     "PollReport",
+    "QueuedMail",
     "StoredStory",
     "StoryPlacement",
     "StoryView",
@@ -211,13 +214,69 @@ class PollReport:
 
 
 @dataclass(frozen=True)
+class DigestEntry:
+    """A story in a digest, and what its reader saw of it before."""
+
+    story: StoryView
+    # The sources it had in the recipient's last digest that showed it; None when it is new
+    # to them.
+    earlier_sources: int | None = None
+
+    @property
+    def grown(self) -> bool:
+        """Shown to the reader before, and it has gained sources since."""
+        return self.added_sources > 0
+
+    @property
+    def added_sources(self) -> int:
+        """Outlets since the recipient's last digest (0 for a story new to them)."""
+        if self.earlier_sources is None:
+            return 0
+        return max(0, len(self.story.sources) - self.earlier_sources)
+
+
+@dataclass(frozen=True)
+class QueuedMail:
+    """A digest in the outbox: stored whole before it is sent, so a retry is the same message."""
+
+    id: int
+    recipient: str  # the bare address
+    message_id: str
+    message: bytes  # the whole message, CRLF line endings, as handed to SMTP
+    stories: int
+    created_at: datetime
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
 class Digest:
     """What a digest shows: ranked stories, and the feeds that keep failing."""
 
     generated_at: datetime
-    since: datetime | None
-    stories: tuple[StoryView, ...]
+    since: datetime | None  # the start of the window its stories were chosen from
+    entries: tuple[DigestEntry, ...]
     failing_feeds: tuple[tuple[str, str], ...]  # (feed, last error), failing for over a day
+    recipient: str | None = None  # whose digest (an address, or None for the printed one)
+
+    @property
+    def stories(self) -> tuple[StoryView, ...]:
+        return tuple(entry.story for entry in self.entries)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one recipient's digest in a run."""
+
+    recipient: str
+    # "sent"; "resent" (a digest from the outbox that an earlier run could not send);
+    # "nothing new"; "failed" (it stays in the outbox); "preview" (a dry run); "printed".
+    outcome: str
+    stories: int = 0
+    message_id: str | None = None
+    subject: str | None = None
+    error: str | None = None
+    digest: Digest | None = None  # for previews and printed digests
 
 
 @dataclass(frozen=True)

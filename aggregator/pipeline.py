@@ -2,7 +2,7 @@
 
 poll:  fetch (async, concurrent) -> parse + normalize (worker processes) -> dedupe -> store
        -> cluster
-digest: store -> render
+(digests: see aggregator.delivery)
 
 A poll is a pipeline, not a sequence of phases: each feed is parsed as soon as its body
 arrives and stored as soon as it is parsed, while other feeds are still on the wire. Only the
@@ -40,7 +40,6 @@ from .errors import (
 )
 from .fetch import FetchLimits, fetch, is_local, make_session
 from .models import (
-    Digest,
     Document,
     FeedOutcome,
     FeedState,
@@ -64,7 +63,6 @@ from .store import Store, open_store
 from .workers import ParserPool, default_workers, read_document
 
 __all__ = [
-    "build_digest",
     "check_feed",
     "cluster_pending",
     "feed_report",
@@ -588,25 +586,3 @@ def feed_report(config: Config, store: Store, *, now: datetime | None = None) ->
     now = now or datetime.now(UTC)
     store.sync_feeds(config.feeds, now)
     return store.feed_views(now)
-
-
-# --- digest -----------------------------------------------------------------------------------
-
-
-def build_digest(
-    store: Store,
-    *,
-    since: timedelta | None,
-    limit: int,
-    min_size: int,
-    now: datetime | None = None,
-) -> Digest:
-    now = now or datetime.now(UTC)
-    start = now - since if since is not None else None
-    stories = store.stories(since=start, min_size=min_size, limit=limit, now=now)
-    return Digest(
-        generated_at=now,
-        since=start,
-        stories=tuple(stories),
-        failing_feeds=tuple(store.failing_feeds(since=now - timedelta(days=1))),
-    )

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
+import markupsafe
 
-from .models import ArticleView, Digest, FeedView, StoryView
+from .models import ArticleView, Digest, DigestEntry, FeedView, StoryView
 
 if TYPE_CHECKING:
     from .evaluate import EvalReport
@@ -26,6 +27,7 @@ __all__ = [
     "render_feeds",
     "render_stories",
     "render_story",
+    "sanitize_html",
 ]
 
 FORMATS = ("text", "markdown", "html")
@@ -82,10 +84,21 @@ def _sources(story: StoryView, most: int = 6) -> str:
 
 
 def _heading(digest: Digest) -> tuple[str, str]:
-    n = len(digest.stories)
+    n = len(digest.entries)
     title = f"aggregator digest: {n} stor{'ies' if n != 1 else 'y'}"
+    grown = sum(1 for entry in digest.entries if entry.grown)
+    if grown:
+        new = f"{n - grown} new, " if n > grown else ""
+        title += f" ({new}{grown} grown)"
     span = f"since {_when(digest.since)}" if digest.since else "all time"
     return title, f"{_when(digest.generated_at)}, {span}"
+
+
+def _growth(entry: DigestEntry) -> str | None:
+    """ "+2 sources since your last digest" for a story that has grown, else None."""
+    if not entry.grown:
+        return None
+    return f"+{_count(entry.added_sources, 'source')} since your last digest"
 
 
 # --- digests ----------------------------------------------------------------------------------
@@ -116,10 +129,14 @@ def _wrap(text: str, indent: str = "", hang: str = "") -> list[str]:
 def _digest_text(digest: Digest, links: int) -> str:
     title, subtitle = _heading(digest)
     lines = [title, subtitle, ""]
-    if not digest.stories:
+    if not digest.entries:
         lines.append("Nothing new.")
-    for number, story in enumerate(digest.stories, start=1):
+    for number, entry in enumerate(digest.entries, start=1):
+        story = entry.story
         lines += _wrap(f"{number}. {story.title}", hang="   ")
+        growth = _growth(entry)
+        if growth:
+            lines += _wrap(growth, "   ")
         lines += _wrap(_sources(story), "   ")
         if story.terms:
             lines += _wrap("Terms: " + ", ".join(story.terms), "   ")
@@ -149,10 +166,15 @@ def _md_url(url: str) -> str:
 def _digest_markdown(digest: Digest, links: int) -> str:
     title, subtitle = _heading(digest)
     lines = [f"# {_md(title)}", "", f"_{_md(subtitle)}_", ""]
-    if not digest.stories:
+    if not digest.entries:
         lines += ["Nothing new.", ""]
-    for story in digest.stories:
-        lines += [f"## {_md(story.title)}", "", f"{_md(_sources(story))}  "]
+    for entry in digest.entries:
+        story = entry.story
+        lines += [f"## {_md(story.title)}", ""]
+        growth = _growth(entry)
+        if growth:
+            lines.append(f"**{_md(growth)}**  ")
+        lines.append(f"{_md(_sources(story))}  ")
         if story.terms:
             lines.append("Terms: " + ", ".join(f"`{t}`" for t in story.terms))
         lines.append("")
@@ -176,21 +198,71 @@ def _templates() -> jinja2.Environment:
     )
 
 
+# What the HTML digest may contain once sanitised: the template's own tags, inline styles with
+# these properties, and http(s) links. No scripts, forms, event handlers or other schemes.
+_HTML_TAGS = {"div", "h1", "h2", "p", "ul", "li", "a", "span", "strong"}
+_CSS = {
+    "background",
+    "border",
+    "border-radius",
+    "border-top",
+    "color",
+    "display",
+    "font-family",
+    "font-size",
+    "font-weight",
+    "line-height",
+    "margin",
+    "margin-top",
+    "max-width",
+    "overflow-wrap",
+    "padding",
+    "padding-top",
+    "word-break",
+}
+
+
+@cache
+def _cleaner() -> Any:
+    import nh3
+
+    return nh3.Cleaner(
+        tags=_HTML_TAGS,
+        attributes={"*": {"style"}, "a": {"href"}},
+        url_schemes={"http", "https"},
+        filter_style_properties=_CSS,
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+        clean_content_tags={"script", "style"},
+    )
+
+
+def sanitize_html(fragment: str) -> str:
+    """``fragment`` with everything the digest does not need taken out (nh3, i.e. ammonia)."""
+    return str(_cleaner().clean(fragment))
+
+
 def _digest_html(digest: Digest, links: int) -> str:
     title, subtitle = _heading(digest)
     stories: list[dict[str, Any]] = [
         {
-            "title": story.title,
-            "source_line": _sources(story),
-            "terms": story.terms,
-            "links": story_links(story, links),
+            "title": entry.story.title,
+            "growth": _growth(entry),
+            "source_line": _sources(entry.story),
+            "terms": entry.story.terms,
+            "links": story_links(entry.story, links),
         }
-        for story in digest.stories
+        for entry in digest.entries
     ]
+    body = (
+        _templates()
+        .get_template("digest_body.html")
+        .render(title=title, subtitle=subtitle, stories=stories, failing=digest.failing_feeds)
+    )
     return (
         _templates()
         .get_template("digest.html")
-        .render(title=title, subtitle=subtitle, stories=stories, failing=digest.failing_feeds)
+        .render(title=title, body=markupsafe.Markup(sanitize_html(body)))
     )
 
 

@@ -192,7 +192,7 @@ def test_email_section(tmp_path: Path) -> None:
 def test_relative_password_file_resolves_against_config_dir(
     conf_dir: Path,
 ) -> None:
-    config = load(conf_dir, EMAIL + "  password_file: secrets/smtp.txt\n")
+    config = load(conf_dir, EMAIL + "  username: me\n  password_file: secrets/smtp.txt\n")
     assert config.email is not None
     assert config.email.password_file == conf_dir / "secrets" / "smtp.txt"
 

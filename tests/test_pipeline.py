@@ -11,7 +11,8 @@ import pytest
 
 from aggregator.config import Config, load_config
 from aggregator.models import FeedStatus, PollReport
-from aggregator.pipeline import build_digest, cluster_pending, poll
+from aggregator.delivery import ALL_TIME, build_digest
+from aggregator.pipeline import cluster_pending, poll
 from aggregator.store import Store, open_store
 
 from .conftest import FeedServer, etag_of, rss
@@ -290,7 +291,7 @@ def test_digest_lists_multi_source_stories_and_failing_feeds(
     path, _ = setup(feed_server, write_config, feed_server.url("/err"))
     config, store = opened(path)
     poll(config, store, now=NOW - timedelta(days=2))
-    digest = build_digest(store, since=None, limit=10, min_size=2, now=NOW)
+    digest = build_digest(store, config, since=ALL_TIME, limit=10, now=NOW)
     assert [s.size for s in digest.stories] == [2]
     assert digest.failing_feeds and "HTTP 500" in digest.failing_feeds[0][1]
 

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from aggregator.models import ArticleView, Digest, StoryView
+from aggregator.models import ArticleView, Digest, DigestEntry, StoryView
 from aggregator.render import render_digest
 
 NOW = datetime(2025, 6, 3, 12, 0, tzinfo=UTC)
@@ -78,7 +78,7 @@ def digest(*stories: StoryView, failing: tuple[tuple[str, str], ...] = ()) -> Di
     return Digest(
         generated_at=NOW,
         since=NOW - timedelta(hours=24),
-        stories=stories,
+        entries=tuple(DigestEntry(s) for s in stories),
         failing_feeds=failing,
     )
 

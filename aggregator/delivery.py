@@ -1,0 +1,208 @@
+"""Digests, printed or mailed: the orchestration (storage, rendering, SMTP).
+
+Each recipient (an address, or ``print`` for printed digests) has their own state: the
+stories they were shown, with how many sources each had. A mailed digest goes into the outbox
+in the same transaction that records what it shows, and is marked sent once the SMTP server
+accepts it. So:
+
+- a failed send stays in the outbox, and the next run sends it before anything else, even
+  when nothing is new; until it goes through, no newer digest piles up behind it;
+- a crash after the outbox write and before the send loses nothing: the next run sends it;
+- a crash after the send and before the mark sends it once more, byte for byte the same
+  message (same Message-ID), which mail clients show once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from .config import Config, EmailConfig, mail_address
+from .digest import PRINTED, choose_entries, digest_window
+from .errors import ConfigError, DeliveryError
+from .models import Delivery, Digest, DigestEntry
+from .store import Store
+
+__all__ = ["ALL_TIME", "build_digest", "mail_digests", "print_digest"]
+
+ALL_TIME = timedelta.max  # since=ALL_TIME: every story, not only those new to the reader
+
+
+def build_digest(
+    store: Store,
+    config: Config,
+    *,
+    recipient: str = PRINTED,
+    since: timedelta | None = None,
+    limit: int | None = None,
+    now: datetime | None = None,
+) -> Digest:
+    """The stories ``recipient`` has not seen, or that have grown since they saw them.
+
+    ``since`` None: from the recipient's last digest (and at least ``digest.since`` back).
+    Otherwise every story active in the last ``since`` (``ALL_TIME``: ever), shown or not.
+    """
+    now = now or datetime.now(UTC)
+    settings, recent = config.digest, config.clustering.quiet_after
+    if since is None:
+        start = digest_window(now, store.last_digest_at(recipient), settings.since)
+    else:
+        start = None if since == ALL_TIME else now - since
+    candidates = store.stories(
+        since=start,
+        min_size=settings.min_size,
+        limit=0,
+        now=now,
+        recent=recent,
+        with_articles=False,
+    )
+    chosen = choose_entries(
+        candidates,
+        store.shown_sources(recipient, [story.id for story in candidates]),
+        limit=settings.limit if limit is None else limit,
+        everything=since is not None,
+    )
+    entries = tuple(
+        DigestEntry(store.story(e.story.id, now=now, recent=recent), e.earlier_sources)
+        for e in chosen
+    )
+    return Digest(
+        generated_at=now,
+        since=start,
+        entries=entries,
+        failing_feeds=tuple(store.failing_feeds(since=now - timedelta(days=1))),
+        recipient=recipient,
+    )
+
+
+def _shown(digest: Digest) -> list[tuple[int, int]]:
+    return [(entry.story.id, len(entry.story.sources)) for entry in digest.entries]
+
+
+def print_digest(
+    config: Config,
+    store: Store,
+    write: Callable[[Digest], None],
+    *,
+    since: timedelta | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> Delivery:
+    """Build the printed digest, hand it to ``write``, then remember what it showed.
+
+    Recorded after writing: a crash in between prints it once more rather than never.
+    """
+    now = now or datetime.now(UTC)
+    digest = build_digest(store, config, since=since, limit=limit, now=now)
+    write(digest)
+    if digest.entries and not dry_run:
+        store.record_digest(PRINTED, _shown(digest), now)
+    outcome = "preview" if dry_run else "printed" if digest.entries else "nothing new"
+    return Delivery(PRINTED, outcome, stories=len(digest.entries), digest=digest)
+
+
+def mail_digests(
+    config: Config,
+    store: Store,
+    *,
+    to: Sequence[str] = (),
+    since: timedelta | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> list[Delivery]:
+    """Send each recipient (``to``, else ``email.to``) their digest, the outbox first."""
+    from .mail import SmtpSender, compose, read_password
+
+    email = _email(config, to)
+    now = now or datetime.now(UTC)
+    recipients = [(written, mail_address(written, "--to")) for written in (to or email.to)]
+    if dry_run:
+        return [
+            _preview(config, store, email, w, bare, since, limit, now) for w, bare in recipients
+        ]
+    deliveries: list[Delivery] = []
+    with SmtpSender(email, read_password(email)) as sender:
+
+        def attempt(mail_id: int, message: bytes, bare: str) -> str | None:
+            try:
+                sender.send(message, bare)
+            except DeliveryError as e:
+                store.mail_attempted(mail_id, datetime.now(UTC), error=str(e))
+                return str(e)
+            store.mail_attempted(mail_id, datetime.now(UTC))
+            return None
+
+        for written, bare in recipients:
+            error = None
+            for queued in store.unsent_mail([bare]):
+                error = attempt(queued.id, queued.message, bare)
+                outcome = "failed" if error else "resent"
+                deliveries.append(
+                    Delivery(bare, outcome, queued.stories, queued.message_id, error=error)
+                )
+                if error:
+                    break  # keep the order: nothing newer goes before it
+            if error:
+                continue
+            digest = build_digest(store, config, recipient=bare, since=since, limit=limit, now=now)
+            if not digest.entries:
+                deliveries.append(Delivery(bare, "nothing new"))
+                continue
+            message = compose(digest, email, written, links=config.digest.links)
+            message_id, data = str(message["Message-ID"]), message.as_bytes()
+            mail_id = store.record_digest(
+                bare, _shown(digest), now, mail=(message_id, data, len(digest.entries))
+            )
+            assert mail_id is not None
+            error = attempt(mail_id, data, bare)
+            deliveries.append(
+                Delivery(
+                    bare,
+                    "failed" if error else "sent",
+                    len(digest.entries),
+                    message_id,
+                    subject=str(message["Subject"]),
+                    error=error,
+                )
+            )
+    return deliveries
+
+
+def _email(config: Config, to: Sequence[str]) -> EmailConfig:
+    if config.email is None:
+        hint = "digest --to" if to else "mailing a digest"
+        raise ConfigError(
+            f"{hint} needs an email: section in the config (smtp_host, from, to...); "
+            "see the README, Cron"
+        )
+    return config.email
+
+
+def _preview(
+    config: Config,
+    store: Store,
+    email: EmailConfig,
+    written: str,
+    bare: str,
+    since: timedelta | None,
+    limit: int | None,
+    now: datetime,
+) -> Delivery:
+    """What a run would mail ``bare`` now, and what waits in the outbox; changes nothing."""
+    from .digest import subject_line
+
+    digest = build_digest(store, config, recipient=bare, since=since, limit=limit, now=now)
+    waiting = store.unsent_mail([bare])
+    error = None
+    if waiting:
+        error = f"{len(waiting)} digest(s) wait in the outbox; last error: {waiting[-1].last_error}"
+    return Delivery(
+        written,
+        "preview",
+        len(digest.entries),
+        subject=subject_line(email.subject, digest),
+        error=error,
+        digest=digest,
+    )
