@@ -551,7 +551,8 @@ def _feed_json(feed: FeedConfig) -> dict[str, Any]:
 
 
 def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+    many = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{count:,} {noun if count == 1 else many}"
 
 
 @feeds.command("import")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import Config, load_config
-from aggregator.models import FeedStatus, PollReport
 from aggregator.delivery import ALL_TIME, build_digest
+from aggregator.models import FeedStatus, PollReport
 from aggregator.pipeline import cluster_pending, poll
 from aggregator.store import Store, open_store
 
