@@ -268,7 +268,11 @@ def run(app: App, all_feeds: bool, fmt: str | None) -> None:
 @click.option("--since", type=SINCE, default="24h", show_default=True, help="6h, 7d, all...")
 @click.option("--limit", default=20, show_default=True, type=COUNT, help="How many; 0 for all.")
 @click.option(
-    "--min-size", default=2, show_default=True, type=click.IntRange(1), help="Fewest articles."
+    "--min-size",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Fewest articles or sources.",
 )
 @json_option
 @pass_app

@@ -38,6 +38,10 @@ def compose(digest: Digest, email: EmailConfig, recipient: str, *, links: int) -
     message["Message-ID"] = make_msgid("digest", domain=domain)
     # RFC 3834: machine-made, so vacation responders do not answer it.
     message["Auto-Submitted"] = "auto-generated"
+    # For filters and scripts: each story's id (`aggregator story ID`) and its sources here.
+    message["X-Aggregator-Stories"] = " ".join(
+        f"{entry.story.id}:{len(entry.story.sources)}" for entry in digest.entries
+    )
     message.set_content(render_digest(digest, "text", links=links))
     message.add_alternative(render_digest(digest, "html", links=links), subtype="html")
     return message

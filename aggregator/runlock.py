@@ -37,8 +37,7 @@ def run_lock(database: Path, *, now: datetime | None = None) -> Iterator[None]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
         raise StorageError(
-            f"cannot open the database {database}: cannot create its run lock {path} "
-            f"({e.strerror})"
+            f"cannot open the database {database}: cannot create its run lock {path} ({e.strerror})"
         ) from e
     try:
         try:

@@ -259,6 +259,8 @@ def _m006_digests(db: sqlite_utils.Database) -> None:
             last_error TEXT
         );
         CREATE INDEX outbox_unsent ON outbox(recipient, id) WHERE sent_at IS NULL;
+        -- A digest's stories: those with an article or a copy first seen since a time.
+        CREATE INDEX items_first_seen ON items(first_seen);
         """
     )
 
@@ -1009,21 +1011,24 @@ class Store:
         recent: timedelta = DEFAULT_RECENT,
         with_articles: bool = True,
     ) -> list[StoryView]:
-        """Stories with an article first seen since ``since``, best first (see aggregator.ranking).
+        """Stories with an article, or a copy of one in another feed, first seen since
+        ``since``, best first (see aggregator.ranking). ``min_size`` is the fewest articles or
+        sources: a wire article carried by three outlets is one article with three sources.
 
         ``recent`` is how far back velocity counts articles, and how long a story stays new or
         growing without another article.
         """
         now = now or datetime.now(UTC)
         params: dict[str, Any] = {"min_size": min_size}
+        big = "(s.size >= :min_size OR s.source_count >= :min_size)"
         if since is not None:
-            chosen = """SELECT s.* FROM stories s WHERE s.size >= :min_size AND s.id IN (
-                          SELECT sa.story_id FROM articles a
-                          JOIN story_articles sa ON sa.article_id = a.id
-                          WHERE a.first_seen >= :since)"""
+            chosen = f"""SELECT s.* FROM stories s WHERE {big} AND s.id IN (
+                          SELECT sa.story_id FROM items i
+                          JOIN story_articles sa ON sa.article_id = i.article_id
+                          WHERE i.first_seen >= :since)"""
             params["since"] = ts(since)
         else:
-            chosen = "SELECT s.* FROM stories s WHERE s.size >= :min_size"
+            chosen = f"SELECT s.* FROM stories s WHERE {big}"
         rows = {r["id"]: r for r in self._rows(chosen, params)}
         velocity = self._recent_counts(list(rows), since=now - recent)
         figures = [

@@ -1,7 +1,7 @@
 """The HTML digest in a real browser at a phone's width: nothing overflows 375 CSS px.
 
-Headless Chromium (``--headless``, the "new" headless mode, Chromium 132 and later) will not
-make a window narrower than 500 px: ``--window-size=375,2000`` still gives the page an
+Headless Chromium (``--headless``, the "new" headless mode; Debian's Chromium 150 here) will
+not make a window narrower than 500 px: ``--window-size=375,2000`` still gives the page an
 innerWidth of 500, and no flag changes that (``--headless=new``, ``--headless=old``,
 ``--screen-info``, ``--force-device-scale-factor`` all tried). So the measuring run loads a
 small wrapper page whose ``<iframe>`` is 375 px wide: inside it the digest has a real 375 px
@@ -165,7 +165,7 @@ STORIES = (
         tuple(
             f"{word}{n}"
             for n, word in enumerate(
-                ("foghorn", "lighthouse", "consultation", "harbourmaster", "decibels", "ferry") * 4
+                ("foghorn", "lighthouse", "consultation", "harbourmaster", "decibels", "ferry") * 2
             )
         ),
         article(3, 2, "Foghorn stays", OUTLET_C, "https://gazette.example/foghorn", 30),
@@ -191,10 +191,8 @@ DIGEST = Digest(
     failing_feeds=(
         (
             OUTLET_B,
-            "HTTP 503 Service Unavailable from https://coop.example/feeds/all-the-news.xml"
-            "?format=rss&edition=international&include=everything "
-            + "the upstream proxy kept timing out while negotiating TLS "
-            * 3,
+            f"HTTP 503 Service Unavailable from {LONG_URL} "
+            + "the upstream proxy kept timing out while negotiating TLS " * 3,
         ),
     ),
 )
@@ -258,7 +256,7 @@ def test_digest_screenshot(page: str, tmp_path: Path) -> None:
     headless(
         browser,
         tmp_path / "profile",
-        f"--window-size={PHONE},1400",
+        f"--window-size={PHONE},1700",
         f"--screenshot={SCREENSHOT}",
         product.as_uri(),
     )

@@ -106,7 +106,9 @@ def test_run_mails_one_multipart_digest_then_nothing_while_nothing_is_new(
     assert message["Auto-Submitted"] == "auto-generated"
     text = message.get_body(("plain",)).get_content()
     assert "Quillon" in text and "Velmora" in text
-    assert all(len(line) <= 72 or line.lstrip().startswith("https://") for line in text.splitlines())
+    assert all(
+        len(line) <= 72 or line.lstrip().startswith("https://") for line in text.splitlines()
+    )
     html = message.get_body(("html",)).get_content()
     assert '<a href="https://meridian-wire.example/' in html and "<script" not in html
     [row] = outbox(config)
