@@ -667,3 +667,46 @@ def test_feeds_list_items_with_the_dash_alone_on_a_line(tmp_path: Path) -> None:
     assert path.read_text() == (
         "feeds:\n  - https://a.example/rss\n  - https://c.example/rss\npolling: {}\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("  subject: 'News {day}'\n", "email.subject: unknown placeholder {day}"),
+        ("  subject: 'News {top.__class__}'\n", "unknown placeholder {top.__class__}"),
+        ("  subject: 'News {top:>99999}'\n", "write {top} plainly, without a format"),
+        ("  subject: 'News {top'\n", "email.subject: "),
+        ("  username: me\n  security: none\n", "never sends credentials in the clear"),
+        ("  password_env: SMTP_PASSWORD\n", "a password needs a username"),
+        ("  timeout: 0\n", "email.timeout"),
+    ],
+)
+def test_bad_email_settings_are_config_errors(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load(tmp_path, EMAIL + extra)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("from", "not an address"),
+        ("from", "a@example.org, b@example.org"),
+        ("to", "[me@example.com, nobody]"),
+        ("to", "['me@example.com\\r\\nBcc: x@evil.example']"),
+    ],
+)
+def test_addresses_are_checked(tmp_path: Path, field: str, value: str) -> None:
+    text = re.sub(rf"(?m)^  {field}: .*$", f"  {field}: {value}", EMAIL)
+    with pytest.raises(ConfigError, match=f"email.{field}"):
+        load(tmp_path, text)
+
+
+def test_a_display_name_and_a_ca_file_beside_the_config(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        EMAIL.replace("from: news@example.com", "from: 'Morning News <news@example.com>'")
+        + "  ca_file: relay-ca.pem\n  subject: '{date}: {stories} ({new} new, {grown} grown)'\n",
+    )
+    assert config.email is not None
+    assert config.email.from_addr == "Morning News <news@example.com>"
+    assert config.email.ca_file == tmp_path / "relay-ca.pem"
