@@ -117,6 +117,7 @@ def mail_digests(
 
     email = _email(config, to)
     now = now or datetime.now(UTC)
+    # (as written, for To:; the bare address, whose case-folded form keys the state)
     recipients = [(written, mail_address(written, "--to")) for written in (to or email.to)]
     if dry_run:
         return [
@@ -135,8 +136,9 @@ def mail_digests(
             return None
 
         for written, bare in recipients:
+            key = bare.lower()
             error = None
-            for queued in store.unsent_mail([bare]):
+            for queued in store.unsent_mail([key]):
                 error = attempt(queued.id, queued.message, bare)
                 outcome = "failed" if error else "resent"
                 deliveries.append(
@@ -146,14 +148,14 @@ def mail_digests(
                     break  # keep the order: nothing newer goes before it
             if error:
                 continue
-            digest = build_digest(store, config, recipient=bare, since=since, limit=limit, now=now)
+            digest = build_digest(store, config, recipient=key, since=since, limit=limit, now=now)
             if not digest.entries:
                 deliveries.append(Delivery(bare, "nothing new"))
                 continue
             message = compose(digest, email, written, links=config.digest.links)
             message_id, data = str(message["Message-ID"]), message.as_bytes()
             mail_id = store.record_digest(
-                bare, _shown(digest), now, mail=(message_id, data, len(digest.entries))
+                key, _shown(digest), now, mail=(message_id, data, len(digest.entries))
             )
             assert mail_id is not None
             error = attempt(mail_id, data, bare)
@@ -193,8 +195,8 @@ def _preview(
     """What a run would mail ``bare`` now, and what waits in the outbox; changes nothing."""
     from .digest import subject_line
 
-    digest = build_digest(store, config, recipient=bare, since=since, limit=limit, now=now)
-    waiting = store.unsent_mail([bare])
+    digest = build_digest(store, config, recipient=bare.lower(), since=since, limit=limit, now=now)
+    waiting = store.unsent_mail([bare.lower()])
     error = None
     if waiting:
         error = f"{len(waiting)} digest(s) wait in the outbox; last error: {waiting[-1].last_error}"
