@@ -494,6 +494,11 @@ def mail_address(value: str, where: str) -> str:
     local, _, domain = address.rpartition("@")
     if not local or not domain or any(ch.isspace() for ch in address):
         raise ConfigError(f"{where}: {value!r} is not an email address such as news@example.org")
+    if not address.isascii():
+        raise ConfigError(
+            f"{where}: {address!r} has characters beyond ASCII, which SMTP without SMTPUTF8 "
+            "cannot carry; write an international domain in its xn-- form"
+        )
     return address
 
 

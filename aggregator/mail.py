@@ -116,6 +116,12 @@ class SmtpSender:
         except smtplib.SMTPResponseException as e:
             self._drop()
             raise self._refused(e.smtp_code, e.smtp_error, "the digest") from None
+        except UnicodeError:
+            self._drop()
+            raise DeliveryError(
+                f"cannot log in to the SMTP server {self.server}: the username or password has "
+                "characters beyond ASCII, which SMTP AUTH as smtplib speaks it cannot carry"
+            ) from None
         except ssl.SSLCertVerificationError as e:
             self._drop()
             raise DeliveryError(
@@ -132,7 +138,14 @@ class SmtpSender:
 
     def _connect(self) -> smtplib.SMTP:
         email = self.email
-        context = ssl.create_default_context(cafile=str(email.ca_file) if email.ca_file else None)
+        context = ssl.create_default_context()
+        if email.ca_file:  # trusted as well as the system's CAs, not instead of them
+            try:
+                context.load_verify_locations(cafile=str(email.ca_file))
+            except (OSError, ssl.SSLError) as e:
+                raise ConfigError(
+                    f"email.ca_file: cannot load {email.ca_file} as PEM certificates ({e})"
+                ) from None
         smtp: smtplib.SMTP
         if email.security == "ssl":
             smtp = smtplib.SMTP_SSL(

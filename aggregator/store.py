@@ -46,6 +46,7 @@ from .schedule import feed_health
 __all__ = ["MIGRATIONS", "Store", "open_store"]
 
 BUSY_TIMEOUT_MS = 5000
+OUTBOX_KEEP = timedelta(days=30)  # how long sent digests stay in the outbox
 DEFAULT_RECENT = ClusteringConfig().quiet_after
 # Distinct feeds that carry a story's articles, copies included: its number of sources.
 _SOURCE_COUNT = """SELECT COUNT(DISTINCT i.feed_id) FROM story_articles sa
@@ -681,6 +682,11 @@ class Store:
                 """INSERT OR REPLACE INTO digest_stories (recipient, story_id, sources, sent_at)
                    VALUES (?, ?, ?, ?)""",
                 [(recipient, story, sources, ts(now)) for story, sources in shown],
+            )
+            # Sent digests are kept a month (to see what went out), then dropped.
+            self.db.execute(
+                "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?",
+                [ts(now - OUTBOX_KEEP)],
             )
             if mail is None:
                 return None

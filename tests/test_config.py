@@ -693,6 +693,7 @@ def test_bad_email_settings_are_config_errors(tmp_path: Path, extra: str, messag
         ("from", "a@example.org, b@example.org"),
         ("to", "[me@example.com, nobody]"),
         ("to", "['me@example.com\\r\\nBcc: x@evil.example']"),
+        ("to", "[rëader@example.com]"),
     ],
 )
 def test_addresses_are_checked(tmp_path: Path, field: str, value: str) -> None:

@@ -306,6 +306,39 @@ def test_a_wrong_password_is_a_clear_error(tmp_path: Path, ca: trustme.CA, ca_fi
     assert set(server.mailbox.logins) == {("reader", "wrong")}  # smtplib tries PLAIN, LOGIN
 
 
+def test_a_password_beyond_ascii_or_an_unreadable_ca_file_is_a_clear_error(
+    tmp_path: Path, ca: trustme.CA, ca_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "pässwörd")
+    login = {"username": "reader", "password_env": "TEST_SMTP_PASSWORD"}
+    with SmtpServer(starttls=server_context(ca), users={"reader": "s3cret"}) as server:
+        config = write_config(
+            tmp_path, server.port, security="starttls", ca_file=str(ca_file), **login
+        )
+        result = aggregator(config, "run")
+        assert result.exit_code == 4 and "beyond ASCII" in result.stderr
+        assert "Traceback" not in result.output
+        write_config(tmp_path, server.port, security="starttls", ca_file="nowhere.pem", **login)
+        result = aggregator(config, "run")
+        assert result.exit_code == 2 and "email.ca_file: cannot load" in result.stderr
+    assert server.received == []
+
+
+def test_sent_digests_leave_the_outbox_after_a_month(tmp_path: Path) -> None:
+    from aggregator.store import open_store
+
+    store = open_store(tmp_path / "x.db")
+    then = datetime(2026, 1, 1, tzinfo=UTC)
+    first = store.record_digest("a@example.org", [], then, mail=("<1@x>", b"one", 1))
+    unsent = store.record_digest("a@example.org", [], then, mail=("<2@x>", b"two", 1))
+    assert first is not None and unsent is not None
+    store.mail_attempted(first, then)
+    store.record_digest("a@example.org", [], then + timedelta(days=31), mail=("<3@x>", b"3", 1))
+    assert [m.message_id for m in store.unsent_mail(["a@example.org"])] == ["<2@x>", "<3@x>"]
+    assert store.db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 2
+    store.close()
+
+
 def test_starttls_not_offered_means_nothing_is_sent(tmp_path: Path, smtp: SmtpServer) -> None:
     config = write_config(tmp_path, smtp.port, security="starttls")
     result = aggregator(config, "run")
