@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,17 +44,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.processes import aggregator_process  # noqa: E402
 from tests.smtp import SmtpServer  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "uci-news-stories-dev.csv"
-KILL = """import os, signal, sys
-import {module} as target
-def crash(*args, **kwargs):
-    os.kill(os.getpid(), signal.SIGKILL)
-setattr({owner}, {name!r}, crash)
-from cli import cli
-cli(sys.argv[1:])
-"""
 
 
 def read_items(path: Path) -> list[dict[str, str]]:
@@ -91,23 +82,8 @@ def write_feeds(directory: Path, items: list[dict[str, str]], upto: int) -> list
 
 
 def run(config: Path, *args: str, kill_in: str | None = None) -> tuple[int, float, str]:
-    if kill_in:
-        module, _, attribute = kill_in.partition(":")
-        owner, _, name = attribute.rpartition(".")
-        script = KILL.format(
-            module=module, owner=f"target.{owner}" if owner else "target", name=name
-        )
-    else:
-        script = "import sys\nfrom cli import cli\ncli(sys.argv[1:])\n"
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", script, "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")},
-        timeout=600,
-    )
+    done = aggregator_process(config, *args, kill_in=kill_in, timeout=600)
     return done.returncode, time.perf_counter() - started, done.stderr
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import ssl
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +20,8 @@ from click.testing import CliRunner, Result
 from aggregator.runlock import run_lock
 from cli import cli
 
-from .conftest import EXAMPLES, ROOT
+from .conftest import EXAMPLES
+from .processes import aggregator_process
 from .smtp import SmtpServer
 
 FEEDS = sorted((EXAMPLES / "feeds").glob("*.xml"))
@@ -368,33 +367,6 @@ def test_a_missing_password_variable_is_a_config_error(tmp_path: Path, smtp: Smt
 # --- cron: the lock, and kill -9 between the steps of a run ------------------------------------
 
 
-def run_process(
-    config: Path, *args: str, kill_in: str | None = None
-) -> subprocess.CompletedProcess:
-    """`aggregator --config CONFIG ARGS` in its own process; ``kill_in`` ("module:Class.method"
-    or "module:function") is replaced by a kill -9 of that process, to crash it right there."""
-    patch = ""
-    if kill_in:
-        module, _, attribute = kill_in.partition(":")
-        owner, _, name = attribute.rpartition(".")
-        target = f"target.{owner}" if owner else "target"
-        patch = (
-            f"import {module} as target\n"
-            "def crash(*args, **kwargs):\n"
-            "    os.kill(os.getpid(), signal.SIGKILL)\n"
-            f"setattr({target}, {name!r}, crash)\n"
-        )
-    script = f"import os, signal, sys\n{patch}from cli import cli\ncli(sys.argv[1:])\n"
-    return subprocess.run(
-        [sys.executable, "-c", script, "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")},
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("step", "kill_in", "mails_after_crash", "mails_in_the_end"),
@@ -413,12 +385,12 @@ def test_kill_9_between_the_steps_of_a_run_loses_nothing_and_sends_at_most_one_d
     mails_in_the_end: int,
 ) -> None:
     config = write_config(tmp_path, smtp.port)
-    crashed = run_process(config, "run", kill_in=kill_in)
+    crashed = aggregator_process(config, "run", kill_in=kill_in)
     assert crashed.returncode == -signal.SIGKILL, (step, crashed.stderr)
     assert len(smtp.received) == mails_after_crash
 
     for _ in range(2):  # the next runs deliver it, and then nothing more
-        after = run_process(config, "run")
+        after = aggregator_process(config, "run")
         assert after.returncode == 0, (step, after.stderr)
     assert len(smtp.received) == mails_in_the_end
     assert {m.message["Message-ID"] for m in smtp.received} == {
@@ -433,14 +405,14 @@ def test_a_second_run_exits_0_and_says_another_run_holds_the_lock(
 ) -> None:
     config = write_config(tmp_path, smtp.port)
     with run_lock(tmp_path / "news.db"):
-        second = run_process(config, "run")
-        quiet = run_process(config, "--quiet", "run")
+        second = aggregator_process(config, "run")
+        quiet = aggregator_process(config, "--quiet", "run")
     assert second.returncode == 0
     assert "another aggregator run holds the lock" in second.stderr
     assert f"(pid {os.getpid()}, started " in second.stderr
     assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == ""
     assert smtp.received == [] and not (tmp_path / "news.db").exists()
-    assert run_process(config, "run").returncode == 0  # released: the next run works
+    assert aggregator_process(config, "run").returncode == 0  # released: the next run works
     assert len(smtp.received) == 1
 
 

@@ -1,0 +1,40 @@
+"""`aggregator` in a process of its own, optionally killed -9 at a chosen step.
+
+Used by the fault tests and by benchmarks/cron_replay.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def aggregator_process(
+    config: Path, *args: str, kill_in: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`aggregator --config CONFIG ARGS` in its own process; ``kill_in`` ("module:Class.method"
+    or "module:function") is replaced by a kill -9 of that process, to crash it right there."""
+    patch = ""
+    if kill_in:
+        module, _, attribute = kill_in.partition(":")
+        owner, _, name = attribute.rpartition(".")
+        target = f"target.{owner}" if owner else "target"
+        patch = (
+            f"import {module} as target\n"
+            "def crash(*args, **kwargs):\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n"
+            f"setattr({target}, {name!r}, crash)\n"
+        )
+    script = f"import os, signal, sys\n{patch}from cli import cli\ncli(sys.argv[1:])\n"
+    return subprocess.run(
+        [sys.executable, "-c", script, "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")},
+    )
