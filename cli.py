@@ -745,11 +745,9 @@ def digest(
     """
     if printed and to:
         raise click.UsageError("--print and --to do not go together")
-    if dry_run:
-        _deliver(app, fmt=fmt, since=since, limit=limit, to=to, printed=printed, dry_run=True)
-        return
-    with app.run_lock():
-        _deliver(app, fmt=fmt, since=since, limit=limit, to=to, printed=printed, dry_run=False)
+    # A dry run changes nothing, so it needs no lock.
+    with contextlib.nullcontext() if dry_run else app.run_lock():
+        _deliver(app, fmt=fmt, since=since, limit=limit, to=to, printed=printed, dry_run=dry_run)
 
 
 @cli.command("eval")

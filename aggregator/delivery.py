@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from .config import Config, EmailConfig, mail_address
-from .digest import PRINTED, choose_entries, digest_window
+from .digest import PRINTED, choose_entries, digest_window, subject_line
 from .errors import ConfigError, DeliveryError
 from .models import Delivery, Digest, DigestEntry
 from .store import Store
@@ -193,8 +193,6 @@ def _preview(
     now: datetime,
 ) -> Delivery:
     """What a run would mail ``bare`` now, and what waits in the outbox; changes nothing."""
-    from .digest import subject_line
-
     digest = build_digest(store, config, recipient=bare.lower(), since=since, limit=limit, now=now)
     waiting = store.unsent_mail([bare.lower()])
     error = None
