@@ -62,10 +62,17 @@ class StorageError(AggregatorError):
     exit_code = 3
 
 
+MAX_MESSAGE = 500
+
+
 class FeedError(AggregatorError):
     """One feed failed. Never aborts a poll: it becomes that feed's outcome."""
 
     def __init__(self, url: str, message: str) -> None:
+        # One line, and short: a hostile server's words end up in `feeds list` and digests.
+        message = " ".join(message.split())
+        if len(message) > MAX_MESSAGE:
+            message = message[: MAX_MESSAGE - 1] + "…"
         super().__init__(f"{url}: {message}")
         self.url = url
         self.message = message

@@ -15,20 +15,24 @@ import asyncio
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
 from .errors import ParseError
-from .models import Document
+from .models import Document, ParsedEntry
 from .normalize import html_to_text, normalize_entry
 from .parse import parse_feed
 
-__all__ = ["ParserPool", "default_workers", "read_document"]
+__all__ = ["MAX_ENTRIES", "ParserPool", "default_workers", "newest_entries", "read_document"]
 
+# A document's entries beyond this many, the oldest, are left out: each one costs parsing,
+# storing and clustering, and no news feed carries this many at once (a hostile one might).
+MAX_ENTRIES = 1000
+_DAWN = datetime.min.replace(tzinfo=UTC)
 # Below this many feeds to fetch, parsing in-process is quicker than starting workers.
 POOL_MIN_FEEDS = 16
 PRELOAD = ("aggregator.pipeline", "sklearn.feature_extraction.text")
@@ -40,19 +44,39 @@ def read_document(url: str, body: bytes, headers: dict[str, str], now: datetime)
     """Parse and normalize one fetched feed document. Raises FeedError subclasses."""
     parsed = parse_feed(url, body, headers)
     feed_link = parsed.link if parsed.link and parsed.link.startswith("http") else None
+    entries = newest_entries(parsed.entries, MAX_ENTRIES)
+    warning = parsed.warning
+    if len(entries) < len(parsed.entries):
+        kept = f"kept the newest {len(entries):,} of {len(parsed.entries):,} entries"
+        warning = f"{kept}; {warning}" if warning else kept
     articles = tuple(
         a
-        for e in parsed.entries
+        for e in entries
         if (a := normalize_entry(e, feed_url=url, feed_link=feed_link, now=now)) is not None
     )
     return Document(
         title=html_to_text(parsed.title) or None,
         link=parsed.link,
         ttl_minutes=parsed.ttl_minutes,
-        warning=parsed.warning,
+        warning=warning,
         entries=len(parsed.entries),
         articles=articles,
     )
+
+
+def newest_entries(entries: Sequence[ParsedEntry], limit: int) -> Sequence[ParsedEntry]:
+    """At most ``limit`` entries, the newest, in document order. Undated ones count as newest:
+    they will be dated by when we first see them."""
+    if len(entries) <= limit:
+        return entries
+
+    def age(i: int) -> tuple[bool, datetime, int]:
+        published = entries[i].published
+        # Among equal dates, earlier in the document counts as newer, as feeds list newest first.
+        return (published is None, published or _DAWN, -i)
+
+    order = sorted(range(len(entries)), key=age)
+    return [entries[i] for i in sorted(order[-limit:])]
 
 
 def default_workers(configured: int | None, feeds: int) -> int:
