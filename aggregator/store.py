@@ -1245,6 +1245,8 @@ def _storage_error(path: Path, error: sqlite3.Error) -> StorageError:
         hint = "the database file or its folder is read-only"
     elif "disk is full" in text or "full" in text:
         hint = "the disk is full"
+    elif "disk I/O error" in text:
+        hint = "the database could not be written: the disk is full, or failing"
     elif "not a database" in text or "malformed" in text:
         hint = "the file is not an aggregator database, or it is damaged"
     else:

@@ -14,16 +14,27 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def aggregator_process(
-    config: Path, *args: str, kill_in: str | None = None, timeout: float = 120
+    config: Path,
+    *args: str,
+    kill_in: str | None = None,
+    max_file_size: int | None = None,
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """`aggregator --config CONFIG ARGS` in its own process; ``kill_in`` ("module:Class.method"
-    or "module:function") is replaced by a kill -9 of that process, to crash it right there."""
+    or "module:function") is replaced by a kill -9 of that process, to crash it right there.
+    ``max_file_size`` (bytes) is the process's RLIMIT_FSIZE: no file it writes may grow past
+    it, as on a full disk."""
     patch = ""
+    if max_file_size is not None:
+        patch += (
+            "import resource\n"
+            f"resource.setrlimit(resource.RLIMIT_FSIZE, ({max_file_size}, {max_file_size}))\n"
+        )
     if kill_in:
         module, _, attribute = kill_in.partition(":")
         owner, _, name = attribute.rpartition(".")
         target = f"target.{owner}" if owner else "target"
-        patch = (
+        patch += (
             f"import {module} as target\n"
             "def crash(*args, **kwargs):\n"
             "    os.kill(os.getpid(), signal.SIGKILL)\n"
