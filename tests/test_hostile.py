@@ -26,6 +26,7 @@ from aggregator.config import Config, load_config
 from aggregator.errors import ConfigError
 from aggregator.models import FeedOutcome, FeedStatus, PollReport
 from aggregator.parse import MAX_AUTHOR_BYTES, harden, parse_feed
+from aggregator.parse import MAX_PARSED_ENTRIES as MAX_PARSED
 from aggregator.pipeline import poll
 from aggregator.store import Store, open_store
 from aggregator.workers import MAX_ENTRIES, read_document
@@ -586,6 +587,16 @@ def test_a_date_far_in_the_future_is_clamped_to_first_seen(
 
 
 # --- entries: a feed with more than any news feed carries ---------------------------------------
+
+
+def test_a_document_is_read_up_to_its_5000th_entry() -> None:
+    many = rss("Many", [{"guid": f"m-{i}", "title": f"Item {i}"} for i in range(MAX_PARSED + 7)])
+    feed = parse_feed("https://m.example/", many)
+    assert [e.guid for e in feed.entries] == [f"m-{i}" for i in range(MAX_PARSED)]
+    assert feed.warning == "read the first 5,000 entries of a longer document"
+    exact = rss("Exact", [{"guid": f"e-{i}", "title": f"Item {i}"} for i in range(MAX_PARSED)])
+    feed = parse_feed("https://e.example/", exact)
+    assert len(feed.entries) == MAX_PARSED and feed.warning is None
 
 
 def test_a_document_of_many_thousand_entries_keeps_the_newest() -> None:
