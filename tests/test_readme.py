@@ -48,3 +48,16 @@ def test_the_config_reference_names_the_real_keys() -> None:
 
     for field in fields(PollingConfig):
         assert f"`polling.{field.name}`" in README, field.name
+
+
+def test_every_test_the_survival_table_names_exists() -> None:
+    section = README.split("## What aggregator survives", 1)[1].split("\n## ", 1)[0]
+    named = re.findall(r"`(tests/test_\w+\.py)::(test_\w+)`", section)
+    assert len(named) >= 40
+    rows = [line for line in section.splitlines() if re.match(r"\| (\d+|–) \|", line)]
+    assert [r.split("|")[1].strip() for r in rows if r.split("|")[1].strip() != "–"] == [
+        str(n) for n in range(1, 25)
+    ]
+    for path, name in named:
+        source = (ROOT / path).read_text(encoding="utf-8")
+        assert re.search(rf"^def {name}\(", source, re.MULTILINE), f"{path}::{name}"
