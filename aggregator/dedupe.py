@@ -21,6 +21,7 @@ one of the two untouched). Every candidate found is checked word by word.
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from collections import Counter
@@ -58,6 +59,7 @@ _WORD = re.compile(r"\w+")
 EXACT_WORDS = 5
 EDITED_WORDS = 6
 _ENDS = 3  # words at each end that file a headline
+CROWDED = 50  # stored articles sharing a fingerprint beyond which it says nothing
 # Summaries shorter than this say too little to compare. Between longer ones, the share of
 # words in common that a copy needs: some, under the same headline; most, under an edited one.
 _SUMMARY_WORDS = 12
@@ -98,6 +100,7 @@ class IngestPlan:
     new_keys: tuple[tuple[int, ...], ...] = ()
 
 
+@functools.lru_cache(maxsize=8192)
 def headline_words(title: str) -> tuple[str, ...]:
     """The words of a headline that identify it, in order: no wire slug, no outlet's name."""
     text = _SLUG.sub("", title)
@@ -265,11 +268,17 @@ def _original(
     feed_id: int,
     window: timedelta,
 ) -> int | None:
-    """The stored article of another feed that ``article`` copies, the earliest if several."""
+    """The stored article of another feed that ``article`` copies, the earliest if several.
+
+    A fingerprint that more than CROWDED stored articles share is boilerplate (a series'
+    "... of a very long feed", a template's fixed words), not a sign of a copy: it is passed
+    over, so one feed of templated headlines cannot make every item compare with every other.
+    """
     found = {
         c.article_id: c
         for key in keys
-        for c in near.get(key, ())
+        if len(candidates := near.get(key, ())) <= CROWDED
+        for c in candidates
         if c.feed_id != feed_id and is_near_duplicate(article, c, window)
     }
     if not found:

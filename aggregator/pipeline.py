@@ -188,7 +188,7 @@ class _Poller:
     async def run(self, feeds: Sequence[FeedState]) -> list[FeedOutcome]:
         outcomes: dict[int, FeedOutcome] = {}
         failures: list[tuple[FeedState, FeedError]] = []
-        ready: asyncio.Queue[_Ready | None] = asyncio.Queue()
+        ready: asyncio.Queue[_Ready | None] = asyncio.Queue(self.polling.concurrency)
         overall = asyncio.Semaphore(self.polling.concurrency)
         per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(self.polling.per_host)
@@ -196,19 +196,25 @@ class _Poller:
 
         async def one(http: aiohttp.ClientSession, feed: FeedState) -> None:
             # The host's slot before an overall one, so a slow host never holds slots that
-            # other hosts could use.
+            # other hosts could use. The overall slot is kept until the parsed document is
+            # queued for the store, and the queue holds `concurrency` documents at most: bodies
+            # and documents in memory then number at most twice `concurrency`, however many
+            # feeds send big ones and however far parsing or storing falls behind.
             host = _host(feed.fetch_url)
             host_slot = per_host[host] if self.polling.per_host else contextlib.nullcontext()
-            async with host_slot, overall:
-                result = await self._fetch(http, feed)
-            if isinstance(result, FeedError):
-                failures.append((feed, result))  # recorded at the end: was the network down?
-                return
-            # A 304, or a body byte for byte what we parsed last time, is not parsed again.
-            body_hash = None if result.not_modified else _digest(result.body or b"")
-            unchanged = body_hash is None or body_hash == feed.body_hash
-            document = None if unchanged else await self._read(feed, result)
-            await ready.put(_Ready(feed, result, body_hash, document))
+            async with contextlib.AsyncExitStack() as held:
+                async with host_slot:
+                    await held.enter_async_context(overall)
+                    result = await self._fetch(http, feed)
+                if isinstance(result, FeedError):
+                    failures.append((feed, result))  # recorded at the end: was the network down?
+                    return
+                # A 304, or a body byte for byte what we parsed last time, is not parsed again.
+                body_hash = None if result.not_modified else _digest(result.body or b"")
+                unchanged = body_hash is None or body_hash == feed.body_hash
+                document = None if unchanged else await self._read(feed, result)
+                # A full queue (the store is behind) holds the slot too, and with it the fetching.
+                await ready.put(_Ready(feed, result, body_hash, document))
 
         writer = asyncio.create_task(self._write(ready, outcomes))
         try:

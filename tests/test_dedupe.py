@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aggregator.dedupe import (
+    CROWDED,
     IngestPlan,
     NearCandidate,
     StoredLink,
@@ -476,3 +477,25 @@ def test_near_duplicates_within_one_feed_are_its_own_business() -> None:
     copy = article("UPDATE 2-" + ORIGINAL, guid="u2")
     result = near_plan([copy], [candidate(ORIGINAL, feed_id=FEED_ID)])
     assert titles(result.new) == [copy.title] and result.duplicates == ()
+
+
+def test_a_fingerprint_that_a_crowd_shares_is_passed_over() -> None:
+    """A template's fixed words ("... of the day's live results") file every headline of a
+    series under one fingerprint. Past CROWDED articles it says nothing about a copy, and
+    checking each against each would take quadratic time; the whole headline still matches."""
+    body = (
+        "Council members debated the harbour budget for hours before a narrow vote that "
+        "left the opposition furious and the mayor relieved."
+    )
+    edited = article("Tense harbour budget vote of the day live results", summary=body)
+    crowd = [
+        candidate(f"Item {n} budget vote of the day live results", article_id=100 + n, summary=body)
+        for n in range(CROWDED)
+    ]
+    shown = candidate(
+        "Harbour budget vote of the day live results", article_id=7, summary=body + " More."
+    )
+    assert near_plan([edited], [shown]).duplicates == ((edited, 7),)  # one word more: a copy
+    assert near_plan([edited], [shown, *crowd]).duplicates == ()  # the suffix is boilerplate now
+    same = article("Harbour budget vote of the day live results", summary=body)
+    assert near_plan([same], [shown, *crowd]).duplicates == ((same, 7),)  # whole: still found

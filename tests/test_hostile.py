@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from aggregator import pipeline
 from aggregator.config import Config, load_config
 from aggregator.errors import ConfigError
 from aggregator.models import FeedOutcome, FeedStatus, PollReport
@@ -614,3 +615,41 @@ def test_a_document_of_many_thousand_entries_keeps_the_newest() -> None:
     assert len(document.articles) == MAX_ENTRIES
     assert {a.guid for a in document.articles} == {f"m-{i}" for i in range(MAX_ENTRIES)}
     assert document.warning is not None and "kept the newest 1,000 of 1,500" in document.warning
+
+
+# --- memory: bodies waiting for a parser ---------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_bodies_and_documents_in_memory_are_bounded_by_the_concurrency(
+    feed_server: FeedServer, write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loopback answers faster than a parser reads and a store writes: without a bound, every
+    body and every parsed document would wait in memory at once. 24 feeds of 1 MB, two in
+    flight, one parser process: the store never gets more than three documents at once, and
+    the poll's memory stays well under what all the bodies and documents come to."""
+    size = 1024 * 1024
+    urls = [
+        feed_server.add(f"/big-{n}.xml", body=big_feed(size).replace(b"big-", b"b%d-" % n))
+        for n in range(24)
+    ]
+    config, store = opened(
+        write_config(urls, "polling:\n  concurrency: 2\n  per_host: 0\n  parse_workers: 1\n")
+    )
+    batches: list[int] = []
+    store_batch = pipeline._Poller._store_batch
+
+    def counted(poller: pipeline._Poller, items: list[pipeline._Ready]) -> list[FeedOutcome]:
+        batches.append(len(items))
+        return store_batch(poller, items)
+
+    monkeypatch.setattr(pipeline._Poller, "_store_batch", counted)
+    tracemalloc.start()
+    try:
+        report = poll(config, store, now=NOW)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert all(o.status == FeedStatus.OK for o in report.outcomes)
+    assert sum(batches) == 24 and max(batches) <= 3
+    assert peak < 36 * size  # unbounded, this poll peaked at 56 MB; bounded, at 28 MB
