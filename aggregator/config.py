@@ -52,7 +52,7 @@ class PollingConfig:
     """How feeds are fetched."""
 
     concurrency: int = 32  # requests in flight overall
-    per_host: int = 2  # requests in flight per host; 0 means no limit
+    per_host: int = 2  # requests in flight per server (host and port); 0 means no limit
     timeout: float = 30.0  # total deadline of one request, in seconds
     max_bytes: int = 15 * 1024 * 1024  # cap on decoded body bytes
     user_agent: str = DEFAULT_USER_AGENT

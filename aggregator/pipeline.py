@@ -200,7 +200,7 @@ class _Poller:
             # queued for the store, and the queue holds `concurrency` documents at most: bodies
             # and documents in memory then number at most twice `concurrency`, however many
             # feeds send big ones and however far parsing or storing falls behind.
-            host = _host(feed.fetch_url)
+            host = _server(feed.fetch_url)
             host_slot = per_host[host] if self.polling.per_host else contextlib.nullcontext()
             async with contextlib.AsyncExitStack() as held:
                 async with host_slot:
@@ -488,6 +488,15 @@ def _network_down(failures: Sequence[tuple[FeedState, FeedError]]) -> bool:
             return False
         hosts.add(_host(feed.fetch_url))
     return len(hosts) >= 2
+
+
+def _server(url: str) -> str:
+    """Host and port: what `per_host` counts. Two ports are two servers, if on one machine."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.hostname or ''}:{parts.port or parts.scheme}"
+    except ValueError:
+        return ""
 
 
 def _host(url: str) -> str:

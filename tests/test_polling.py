@@ -389,6 +389,18 @@ def test_other_hosts_are_fetched_alongside_a_capped_one(
     assert most_at_once(feed_server.requests + other_host.requests) > 2
 
 
+def test_two_ports_of_one_host_are_two_servers_with_their_own_slots(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    with serving() as same_address:
+        assert same_address.base != feed_server.base
+        urls = slow_feeds(feed_server, "a", 3) + slow_feeds(same_address, "b", 3)
+        config, store = opened(write_config(urls, "polling:\n  per_host: 1\n  concurrency: 8\n"))
+        assert poll(config, store, now=NOW).count(FeedStatus.OK) == 6
+    assert feed_server.max_in_flight == 1 and same_address.max_in_flight == 1
+    assert most_at_once(feed_server.requests + same_address.requests) == 2
+
+
 def test_a_host_waiting_for_its_slot_holds_no_overall_slot(
     feed_server: FeedServer, other_host: FeedServer, write_config: Callable[..., Path]
 ) -> None:
