@@ -12,14 +12,17 @@ through a fork server, which is safe while the poller has threads of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
 from .errors import ParseError
@@ -32,6 +35,8 @@ __all__ = ["MAX_ENTRIES", "ParserPool", "default_workers", "newest_entries", "re
 # A document's entries beyond this many, the oldest, are left out: each one costs parsing,
 # storing and clustering, and no news feed carries this many at once (a hostile one might).
 MAX_ENTRIES = 1000
+# Seconds a document may take to parse and normalize before it is given up.
+PARSE_DEADLINE = 10.0
 _DAWN = datetime.min.replace(tzinfo=UTC)
 # Below this many feeds to fetch, parsing in-process is quicker than starting workers.
 POOL_MIN_FEEDS = 16
@@ -40,8 +45,27 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def read_document(url: str, body: bytes, headers: dict[str, str], now: datetime) -> Document:
-    """Parse and normalize one fetched feed document. Raises FeedError subclasses."""
+def read_document(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    now: datetime,
+    deadline: float = PARSE_DEADLINE,
+) -> Document:
+    """Parse and normalize one fetched feed document. Raises FeedError subclasses.
+
+    A document that takes longer than ``deadline`` seconds is given up: a ParseError, so the
+    feed backs off like any failing one. The caps before parsing keep honest documents far
+    below it (15 MB in about 1 s); the deadline is for the slow paths no cap foresaw.
+    """
+    try:
+        with _deadline(deadline):
+            return _read(url, body, headers, now)
+    except _Overtime:
+        raise ParseError(url, f"gave up reading it after {deadline:g} s") from None
+
+
+def _read(url: str, body: bytes, headers: dict[str, str], now: datetime) -> Document:
     parsed = parse_feed(url, body, headers)
     feed_link = parsed.link if parsed.link and parsed.link.startswith("http") else None
     entries = newest_entries(parsed.entries, MAX_ENTRIES)
@@ -62,6 +86,39 @@ def read_document(url: str, body: bytes, headers: dict[str, str], now: datetime)
         entries=len(parsed.entries),
         articles=articles,
     )
+
+
+class _Overtime(BaseException):
+    """The deadline passed. A BaseException, so that no ``except Exception`` on the way (in
+    feedparser or in our own parsing) takes it for a problem of the document's."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Raise _Overtime in this thread once ``seconds`` have passed, by SIGALRM.
+
+    Only the main thread receives signals, which is where documents are read, both in a
+    worker process and in a poll without workers; elsewhere there is no deadline. The signal
+    interrupts Python code between two bytecodes; a single long call into C (a regex, nh3)
+    ends first, which is why the caps before parsing bound those.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    armed = True
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        if armed:
+            raise _Overtime
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        armed = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def newest_entries(entries: Sequence[ParsedEntry], limit: int) -> Sequence[ParsedEntry]:
@@ -95,8 +152,9 @@ def default_workers(configured: int | None, feeds: int) -> int:
 class ParserPool:
     """Parse documents in ``workers`` processes, or in this one when ``workers`` is 0."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, deadline: float = PARSE_DEADLINE) -> None:
         self.workers = workers
+        self.deadline = deadline  # for each document: see read_document
         self._executor: ProcessPoolExecutor | None = None
         self._used = False
 
@@ -145,16 +203,16 @@ class ParserPool:
         for attempt in range(2):
             executor = self._executor
             if executor is None:  # another document found that processes cannot start
-                return read_document(url, body, headers, now)
+                return read_document(url, body, headers, now, self.deadline)
             try:
-                future = executor.submit(read_document, url, body, headers, now)
+                future = executor.submit(read_document, url, body, headers, now, self.deadline)
             except (OSError, RuntimeError) as e:
                 # Processes cannot be started here (a limit on processes, a program that
                 # imports us without an ``if __name__ == "__main__"`` guard...): parse here.
                 log.warning("cannot start parser processes (%s); parsing in this one", e)
                 executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = None
-                return read_document(url, body, headers, now)
+                return read_document(url, body, headers, now, self.deadline)
             self._used = True
             try:
                 return await asyncio.wrap_future(future)

@@ -7,12 +7,14 @@ locked database) are in tests/test_faults.py.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gzip
 import logging
 import socket
 import ssl
 import threading
+import time
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
@@ -24,13 +26,13 @@ import pytest
 
 from aggregator import pipeline
 from aggregator.config import Config, load_config
-from aggregator.errors import ConfigError
-from aggregator.models import FeedOutcome, FeedStatus, PollReport
+from aggregator.errors import ConfigError, ParseError
+from aggregator.models import Document, FeedOutcome, FeedStatus, PollReport
 from aggregator.parse import MAX_AUTHOR_BYTES, harden, parse_feed
 from aggregator.parse import MAX_PARSED_ENTRIES as MAX_PARSED
 from aggregator.pipeline import poll
 from aggregator.store import Store, open_store
-from aggregator.workers import MAX_ENTRIES, read_document
+from aggregator.workers import MAX_ENTRIES, ParserPool, read_document
 
 from .conftest import FeedServer, rss
 
@@ -422,6 +424,17 @@ def test_harden_keeps_plain_entities_and_drops_nested_external_and_parameter_one
     assert "/root:" not in (entry.title or "")
 
 
+@pytest.mark.parametrize(
+    "decoy", ['<!ENTITY z "<b>">', "<!-- <a href=x> -->"], ids=["markup in a value", "comment"]
+)
+def test_a_bomb_behind_markup_in_the_doctype_is_defused_too(decoy: str) -> None:
+    body = billion_laughs().replace(b"[<!ENTITY lol0", b"[" + decoy.encode() + b"<!ENTITY lol0")
+    safe = harden(body)
+    assert b"&lol8;" not in safe.split(b"]>")[0] and b"lol9" not in safe.split(b"]>")[0]
+    [entry] = parse_feed("https://a.example/", safe).entries
+    assert len(entry.title or "") < 100
+
+
 def test_harden_keeps_plain_entities_only_while_they_expand_no_more_than_the_document() -> None:
     value = b"x" * 200
     refs = b"&big;" * 1000  # 200 KB of expansion from a document of 5 KB
@@ -467,6 +480,33 @@ def test_an_enormous_author_field_is_cut_before_parsing(field: str, text: str) -
     [entry] = parse_feed("https://a.example/", safe).entries
     assert entry.title == "Authored"
     assert entry.author is not None and len(entry.author.encode()) <= MAX_AUTHOR_BYTES
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "<author>" + "<!-- -->".join(["a" * 1000] * 33) + "</author>",
+        "<dc:creator>" + "".join(f"<![CDATA[{'b' * 1000}]]>" for _ in range(33)) + "</dc:creator>",
+        "<author><name>" + "c" * 5000 + "<!---->" + "c" * 30000 + "</name></author>",
+    ],
+    ids=["split by comments", "CDATA sections in a row", "nested name"],
+)
+def test_an_author_split_into_pieces_is_cut_whole(field: str) -> None:
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>A</title>'
+        f"<item><title>Authored</title><guid>1</guid>{field}</item></channel></rss>"
+    ).encode()
+    safe = harden(body)
+    assert len(safe) < len(body) - 30000
+    [entry] = parse_feed("https://a.example/", safe).entries
+    assert entry.title == "Authored"
+    assert entry.author is not None and len(entry.author.encode()) <= MAX_AUTHOR_BYTES
+
+
+def test_many_unclosed_author_tags_cost_one_pass() -> None:
+    body = b"<rss><channel>" + b"<author>x" * 200_000 + b"</channel></rss>"
+    assert harden(body) is body
 
 
 def test_a_feed_with_a_64_kb_author_is_stored(
@@ -653,3 +693,31 @@ def test_bodies_and_documents_in_memory_are_bounded_by_the_concurrency(
     assert all(o.status == FeedStatus.OK for o in report.outcomes)
     assert sum(batches) == 24 and max(batches) <= 3
     assert peak < 36 * size  # unbounded, this poll peaked at 56 MB; bounded, at 28 MB
+
+
+# --- the deadline on reading a document ------------------------------------------------------
+
+
+def many_attributes(count: int) -> bytes:
+    """feedparser looks up each attribute of an element in a list: quadratic in their number
+    (20,000 take 2.5 s, 100,000 over a minute)."""
+    attributes = " ".join(f'a{n}="v"' for n in range(count))
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Slow</title>'
+        f"<item><title>Slow</title><guid>1</guid><category {attributes}>x</category></item>"
+        "</channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["in this process", "in a worker process"])
+def test_a_document_that_reads_too_slowly_is_given_up_at_the_deadline(workers: int) -> None:
+    async def read(pool: ParserPool, body: bytes) -> Document:
+        return await pool.read("https://slow.example/", body, {}, NOW)
+
+    with ParserPool(workers, deadline=0.5) as pool:
+        started = time.monotonic()
+        with pytest.raises(ParseError, match=r"gave up reading it after 0.5 s"):
+            asyncio.run(read(pool, many_attributes(40_000)))
+        assert time.monotonic() - started < 5  # not the 10 s and more it would take
+        fine = asyncio.run(read(pool, rss("Fine", items("fine", 2))))  # the pool goes on
+    assert len(fine.articles) == 2
