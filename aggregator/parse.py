@@ -35,6 +35,12 @@ _AUTHOR_OPEN = re.compile(
 # everything but the letters, digits, non-ASCII bytes and punctuation of names and addresses.
 _MARKUP = re.compile(rb"<!\[CDATA\[|\]\]>|<!--|-->|<[^<>]*>")
 _NOT_NAME = re.compile(rb"[^\w\x80-\xff @.+()',-]")
+# A tag whose attributes run past MAX_TAG_BYTES: feedparser looks each attribute up in a list,
+# so its time grows with the square of their number (100,000 of them: over a minute). The
+# attributes that fit are kept, whole.
+MAX_TAG_BYTES = 4096
+_LONG_TAG = re.compile(rb"<([A-Za-z_][\w:.-]*)(\s[^<>]{%d,})>" % MAX_TAG_BYTES)
+_ATTRIBUTES = re.compile(rb"""(?:\s+[^\s=<>/"']+\s*=\s*(?:"[^"<]*"|'[^'<]*'))*""")
 # A DOCTYPE with an internal subset, which is where entities are declared.
 _DOCTYPE_SUBSET = re.compile(rb"(<!DOCTYPE\s[^\[>]*)\[(.*?)\]\s*>", re.IGNORECASE | re.DOTALL)
 # An internal general entity with a plain value: no references to expand, nothing external.
@@ -122,13 +128,14 @@ def harden(body: bytes) -> bytes:
       misses declarations that share a line. Only plain internal entities are kept, and only
       while their expansions add up to no more than the document itself. External entities
       (XXE) and parameter entities are dropped.
+    - A tag's attributes are cut to those that fit in MAX_TAG_BYTES (see above).
     - Author-like fields are cut to MAX_AUTHOR_BYTES (see above), from the start of the
       element to its end: splitting the text with comments or CDATA sections changes nothing.
 
     Byte patterns, so this sees documents in UTF-8 and the other ASCII-compatible encodings;
     UTF-16 and UTF-32 documents go to feedparser as they are.
     """
-    return _cut_authors(_defuse_entities(body))
+    return _LONG_TAG.sub(_fitting_attributes, _cut_authors(_defuse_entities(body)))
 
 
 def _defuse_entities(body: bytes) -> bytes:
@@ -179,6 +186,14 @@ def _cut_authors(body: bytes) -> bytes:
     if not pieces:
         return body
     return b"".join(pieces) + body[done:]
+
+
+def _fitting_attributes(match: re.Match[bytes]) -> bytes:
+    attributes = match.group(2)
+    closing = b"/" if attributes.rstrip().endswith(b"/") else b""
+    whole = _ATTRIBUTES.match(attributes, 0, MAX_TAG_BYTES)
+    kept = whole.group(0) if whole else b""
+    return b"<" + match.group(1) + kept + closing + b">"
 
 
 def _name_only(content: bytes) -> bytes:
