@@ -45,6 +45,15 @@ _BLOCK_TAG = re.compile(
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Before this, a date is an error in the feed (year 1, a zero timestamp): we use first-seen.
 EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
+# Elements whose content is not text to read: code, styles, and others whose content HTML
+# parses as raw text, which would otherwise come out as markup.
+_NOT_TEXT = {
+    "script", "style", "noscript", "noembed", "noframes", "xmp", "textarea", "title", "plaintext",
+    "template",
+}  # fmt: skip
+# An <iframe> is an embed; its content is raw text to an HTML parser, so one left unclosed (as
+# Blogger leaves them) would turn the rest of a summary into markup. Its tags are dropped.
+_IFRAME_TAG = re.compile(r"</?iframe\b[^>]*>", re.IGNORECASE)
 MAX_HTML = 16 * 1024  # characters of a field's markup that are read
 MAX_TITLE = 500
 MAX_SUMMARY = 4000
@@ -92,8 +101,8 @@ def html_to_text(value: str | None) -> str:
     value = _CONTROL.sub(" ", value[:MAX_HTML])
     if "<" in value or "&" in value:
         # A space where a block ends, so "<p>One.</p><p>Two.</p>" does not read "One.Two."
-        value = _BLOCK_TAG.sub(" <", value)
-        value = nh3.clean(value, tags=set(), clean_content_tags={"script", "style"})
+        value = _BLOCK_TAG.sub(" <", _IFRAME_TAG.sub(" ", value))
+        value = nh3.clean(value, tags=set(), clean_content_tags=_NOT_TEXT)
         value = _CONTROL.sub(" ", html.unescape(value))  # &#27; is an escape code too
     return " ".join(value.split())
 

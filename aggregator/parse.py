@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import calendar
 import codecs
+import functools
 import io
 import json
 import logging
 import re
 import time
 import xml.sax
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 MAX_AUTHOR_BYTES = 1024
 _AUTHOR_OPEN = re.compile(
     rb"<((?:[A-Za-z_][\w.-]*:)?(?:author|creator|managingEditor|webMaster|publisher|contributor"
-    rb"|name|email|owner))(?:\s[^<>]*)?>",
+    rb"|name|email|owner))(?:\s[^<>]*)?(?<!/)>",
     re.IGNORECASE,
 )
 # What an over-long author field keeps: markup, comments and CDATA markers go, and then
@@ -39,17 +41,25 @@ _NOT_NAME = re.compile(rb"[^\w\x80-\xff @.+()',-]")
 # so its time grows with the square of their number (100,000 of them: over a minute). The
 # attributes that fit are kept, whole.
 MAX_TAG_BYTES = 4096
-_LONG_TAG = re.compile(rb"<([A-Za-z_][\w:.-]*)(\s[^<>]{%d,})>" % MAX_TAG_BYTES)
+# It must begin as a tag does, with an attribute, so "x <y and ..." in a CDATA section is not one.
+_LONG_TAG = re.compile(
+    rb"<([A-Za-z_][\w:.-]*)(\s+[A-Za-z_][\w:.-]*\s*=\s*[\"'][^<>]{%d,})>" % MAX_TAG_BYTES
+)
 _ATTRIBUTES = re.compile(rb"""(?:\s+[^\s=<>/"']+\s*=\s*(?:"[^"<]*"|'[^'<]*'))*""")
 # A DOCTYPE with an internal subset, which is where entities are declared.
-_DOCTYPE_SUBSET = re.compile(rb"(<!DOCTYPE\s[^\[>]*)\[(.*?)\]\s*>", re.IGNORECASE | re.DOTALL)
+_DOCTYPE = re.compile(rb"<!DOCTYPE\s", re.IGNORECASE)
+_DOCTYPE_SUBSET = re.compile(rb"(<!DOCTYPE\s[^\[<>]*)\[(.*?)\]\s*>", re.IGNORECASE | re.DOTALL)
 # An internal general entity with a plain value: no references to expand, nothing external.
 _PLAIN_ENTITY = re.compile(
-    rb"""<!ENTITY\s+([A-Za-z_][\w.-]*)\s+(?:"([^"&%<]*)"|'([^'&%<]*)')\s*>"""
+    rb"<!ENTITY\s+([A-Za-z_][\w.-]*)\s+"
+    rb"""(?:"((?:[^"&%<]|&\#[0-9]+;|&\#x[0-9a-fA-F]+;)*)"|'((?:[^'&%<]|&\#[0-9]+;|&\#x[0-9a-fA-F]+;)*)')"""
+    rb"\s*>"
 )
 MAX_ENTITIES = 64
-# Entries read from one document at most (the workers keep the newest 1,000 of them).
+# Entries read from one document at most, its first and last halves (the workers keep the
+# newest 1,000 of them).
 MAX_PARSED_ENTRIES = 5000
+_CHILD = re.compile(rb"<[A-Za-z_]")
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z][\w.:-]*)[\"']")
 _ENTRY_OPEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s/>]")
@@ -105,7 +115,8 @@ def _parse_xml_feed(
     feed = parsed.get("feed") or {}
     warning = _one_line(parsed["bozo_exception"]) if parsed.get("bozo") else None
     if cut:
-        warning = f"read the first {MAX_PARSED_ENTRIES:,} entries of a longer document"
+        half = MAX_PARSED_ENTRIES // 2
+        warning = f"read the first and the last {half:,} entries of a longer document"
     elif warning and entries and _last_entry_unclosed(safe):
         # A document cut short (a dropped connection, a lying Content-Length): its last entry
         # is cut too, and would be stored with half a headline or none.
@@ -140,11 +151,12 @@ def harden(body: bytes) -> bytes:
 
 def _defuse_entities(body: bytes) -> bytes:
     # The first DOCTYPE, if it comes before the first entry (a DOCTYPE after that is text).
-    doctype = _DOCTYPE_SUBSET.search(body)
-    if doctype is None:
+    # Only that one is looked at: trying each would be quadratic in a document of many.
+    first = _DOCTYPE.search(body)
+    if first is None or _ENTRY_OPEN.search(body, 0, first.start()) is not None:
         return body
-    entry = _ENTRY_OPEN.search(body, 0, doctype.start())
-    if entry is not None:
+    doctype = _DOCTYPE_SUBSET.match(body, first.start())
+    if doctype is None:
         return body
     kept: list[bytes] = []
     expansion = 0
@@ -162,30 +174,46 @@ def _defuse_entities(body: bytes) -> bytes:
 
 
 def _cut_authors(body: bytes) -> bytes:
-    """Every author-like element whose content is over MAX_AUTHOR_BYTES, cut to that.
+    """Every author-like element over MAX_AUTHOR_BYTES that holds only text (split by comments
+    or CDATA sections, or not), cut to that. One holding elements (an Atom <author> with its
+    <name>, <uri> and avatar) is left whole: its leaves are looked at on their own.
 
-    One pass: the search for each element's end only moves forward, so a document of a
-    million unclosed <author> tags costs no more than one of a million closed ones.
+    One forward pass: where the next closing tag of each name and the next element are is
+    remembered, and each is searched for again only once passed, so no byte is scanned twice
+    for the same thing however many unclosed tags there are.
     """
     pieces: list[bytes] = []
     done = 0  # everything before this is in ``pieces``
-    next_close: dict[bytes, int] = {}  # where each closing tag was last found
+    next_close: dict[bytes, tuple[int, int]] = {}  # by local name: the next close tag's span
+    next_child = -1
     for match in _AUTHOR_OPEN.finditer(body):
         start = match.end()
         if match.start() < done:
             continue  # inside an element already cut
-        close = b"</" + match.group(1) + b">"
-        end = next_close.get(close, -2)
-        if end != -1 and end < start:
-            end = body.find(close, start)
-            next_close[close] = end
+        name = match.group(1).rpartition(b":")[2].lower()
+        close = next_close.get(name, (-2, -2))
+        if close[0] != -1 and close[0] < start:
+            found = _close_tag(name).search(body, start)
+            close = found.span() if found else (-1, -1)
+            next_close[name] = close
+        end = close[0]
         if end == -1 or end - start <= MAX_AUTHOR_BYTES:
+            continue
+        if next_child < start:
+            child = _CHILD.search(body, start)
+            next_child = child.start() if child else len(body)
+        if next_child < end:
             continue
         pieces += (body[done:start], _name_only(body[start:end]))
         done = end
     if not pieces:
         return body
     return b"".join(pieces) + body[done:]
+
+
+@functools.cache
+def _close_tag(name: bytes) -> re.Pattern[bytes]:
+    return re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?" + re.escape(name) + rb"\s*>", re.IGNORECASE)
 
 
 def _fitting_attributes(match: re.Match[bytes]) -> bytes:
@@ -257,18 +285,25 @@ def _is_utf8(body: bytes) -> bool:
 
 
 def _first_entries(body: bytes, limit: int) -> tuple[bytes, bool]:
-    """``body`` cut after its ``limit``-th entry when more follow, and whether it was cut.
+    """``body`` with at most ``limit`` entries, its first and last halves, and whether any were
+    left out.
 
     feedparser takes about 0.1 ms an entry, so 15 MB of tiny entries would take 15 s; no
-    news feed has thousands of entries at once. The cut document lacks its closing tags, which
-    feedparser recovers from.
+    news feed has thousands of entries at once. Both ends, because feeds list newest first or
+    oldest first. Entries are counted by where they open, so unclosed or empty ones count too.
     """
-    for n, match in enumerate(_ENTRY_CLOSE.finditer(body), start=1):
-        if n == limit:
-            if _ENTRY_OPEN.search(body, match.end()) is None:
-                return body, False
-            return body[: match.end()], True
-    return body, False
+    half = limit // 2
+    head = -1  # where entry number half + 1 opens
+    tail: deque[int] = deque(maxlen=half)  # where the last ``half`` entries open
+    count = 0
+    for match in _ENTRY_OPEN.finditer(body):
+        count += 1
+        if count == half + 1:
+            head = match.start()
+        tail.append(match.start())
+    if count <= limit:
+        return body, False
+    return body[:head] + body[tail[0] :], True
 
 
 def _last_entry_unclosed(body: bytes) -> bool:

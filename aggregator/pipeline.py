@@ -216,13 +216,16 @@ class _Poller:
                 # A full queue (the store is behind) holds the slot too, and with it the fetching.
                 await ready.put(_Ready(feed, result, body_hash, document))
 
-        writer = asyncio.create_task(self._write(ready, outcomes))
         try:
-            async with _session(self.polling) as http:
-                await asyncio.gather(*(one(http, f) for f in feeds))
-        finally:
-            await ready.put(None)
-            await writer
+            # One group: when the store fails (a full disk, a locked database), the fetchers
+            # waiting on the full queue are cancelled and the error ends the poll.
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._write(ready, outcomes))
+                async with _session(self.polling) as http:
+                    await asyncio.gather(*(one(http, f) for f in feeds))
+                await ready.put(None)
+        except BaseExceptionGroup as errors:
+            raise errors.exceptions[0] from None
         network_down = not outcomes and _network_down(failures)
         with self.store.transaction():
             for feed, error in failures:
@@ -428,7 +431,10 @@ def store_document(
         ),
         known_texts=store.known_texts(feed.id, (a.content_hash for a in fresh)),
         headline=headline,
-        near=store.near_candidates(k for keys in wanted for k in keys),
+        near=store.near_candidates(
+            (k for keys in wanted for k in keys),
+            since=min((a.published for a in fresh), default=now) - dedupe.window,
+        ),
         window=dedupe.window,
     )
     published = store.recent_publications(feed.id, now - ACTIVITY_WINDOW)
@@ -490,11 +496,14 @@ def _network_down(failures: Sequence[tuple[FeedState, FeedError]]) -> bool:
     return len(hosts) >= 2
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def _server(url: str) -> str:
     """Host and port: what `per_host` counts. Two ports are two servers, if on one machine."""
     try:
         parts = urlsplit(url)
-        return f"{parts.hostname or ''}:{parts.port or parts.scheme}"
+        return f"{parts.hostname or ''}:{parts.port or _DEFAULT_PORTS.get(parts.scheme)}"
     except ValueError:
         return ""
 

@@ -485,14 +485,17 @@ class Store:
             found.setdefault(r["content_hash"], set()).add(_dt(r["published"]))
         return found
 
-    def near_candidates(self, keys: Iterable[int]) -> dict[int, list[NearCandidate]]:
-        """The stored articles with each headline fingerprint."""
+    def near_candidates(
+        self, keys: Iterable[int], *, since: datetime | None = None
+    ) -> dict[int, list[NearCandidate]]:
+        """The stored articles with each headline fingerprint, published ``since`` if given."""
         found: dict[int, list[NearCandidate]] = {}
         rows = self._rows_in(
             """SELECT k.key, a.id, a.feed_id, a.title, a.summary, a.published
                FROM article_keys k JOIN articles a ON a.id = k.article_id
-               WHERE k.key IN ({marks})""",
+               WHERE k.key IN ({marks}) AND a.published >= ?""",
             keys,
+            last=[ts(since) if since else ""],
         )
         for r in rows:
             found.setdefault(r["key"], []).append(

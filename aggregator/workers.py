@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -99,8 +100,9 @@ def _deadline(seconds: float) -> Iterator[None]:
 
     Only the main thread receives signals, which is where documents are read, both in a
     worker process and in a poll without workers; elsewhere there is no deadline. The signal
-    interrupts Python code between two bytecodes; a single long call into C (a regex, nh3)
-    ends first, which is why the caps before parsing bound those.
+    interrupts Python code between two bytecodes (and the re module checks for signals); a
+    single long call into other C code (nh3) ends first, which is why the caps before parsing
+    bound those.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -112,13 +114,20 @@ def _deadline(seconds: float) -> Iterator[None]:
             raise _Overtime
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    started = time.monotonic()
+    outer = signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
-        armed = False
+        try:
+            armed = False
+        except _Overtime:  # the alarm went off as reading ended: it ended in time enough
+            armed = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer[0] > 0:  # a timer of the program around us: it goes on
+            left = max(outer[0] - (time.monotonic() - started), 0.001)
+            signal.setitimer(signal.ITIMER_REAL, left, outer[1])
 
 
 def newest_entries(entries: Sequence[ParsedEntry], limit: int) -> Sequence[ParsedEntry]:
