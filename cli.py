@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from aggregator.config import Config, load_config, parse_duration
 from aggregator.errors import AggregatorError, ConfigError, LockedError
 
 if TYPE_CHECKING:
+    from aggregator.config import Config
     from aggregator.models import Digest, FeedConfig, StoryView
     from aggregator.store import Store
 
@@ -49,6 +49,8 @@ class App:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from aggregator.config import load_config
+
             self._config = load_config(self.config_path, database=self.db)
         return self._config
 
@@ -102,6 +104,8 @@ class Since(click.ParamType):
             return value
         if str(value).strip().lower() == "all":
             return ALL
+        from aggregator.config import parse_duration
+
         try:
             return parse_duration(value, where="--since")
         except ConfigError as e:
