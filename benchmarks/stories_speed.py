@@ -1,0 +1,157 @@
+"""`aggregator stories` on a database of 100,000 articles: the time of the whole command.
+
+The database is made here, directly in SQLite through the store's own schema: 300 feeds and
+100,000 articles over 30 days, in stories of 1 to 12 articles close in time, as clustering
+leaves them (no clustering happens at read time, so none is needed to measure it). Each
+command runs as a fresh process, --runs times; medians are printed.
+
+    python benchmarks/stories_speed.py [--articles 100000] [--runs 9] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from aggregator.store import open_store, ts  # noqa: E402
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+WORDS = [
+    "council",
+    "harbour",
+    "budget",
+    "vote",
+    "minister",
+    "storm",
+    "flood",
+    "election",
+    "court",
+    "ruling",
+    "market",
+    "shares",
+    "strike",
+    "union",
+    "talks",
+    "ceasefire",
+    "summit",
+    "bank",
+    "rates",
+    "inflation",
+    "team",
+    "final",
+    "season",
+    "record",
+]
+
+
+def build(path: Path, articles: int, rng: random.Random) -> None:
+    store = open_store(path)
+    db = store.db.conn
+    span = timedelta(days=30)
+    with store.transaction():
+        db.executemany(
+            "INSERT INTO feeds (id, url, title, added_at) VALUES (?, ?, ?, ?)",
+            [
+                (f, f"https://feed{f}.example/rss", f"Outlet {f}", ts(NOW - span))
+                for f in range(1, 301)
+            ],
+        )
+        article_id, story_id = 0, 0
+        while article_id < articles:
+            story_id += 1
+            size = min(rng.choice([1, 1, 1, 2, 2, 3, 4, 6, 8, 12]), articles - article_id)
+            start = NOW - span * rng.random()
+            title = " ".join(rng.sample(WORDS, 6)).capitalize()
+            rows, feeds = [], set()
+            for n in range(size):
+                article_id += 1
+                when = ts(min(start + timedelta(minutes=20 * n), NOW))
+                feed = rng.randrange(1, 301)
+                feeds.add(feed)
+                rows.append((article_id, feed, f"{title} ({n})", when))
+            db.executemany(
+                """INSERT INTO articles (id, feed_id, guid, url, title, summary, published,
+                                         first_seen, content_hash)
+                   VALUES (?, ?, ?, ?, ?, 'A summary of the event in a few words.', ?, ?, ?)""",
+                [
+                    (a, f, f"g{a}", f"https://feed{f}.example/{a}", t, w, w, f"h{a}")
+                    for a, f, t, w in rows
+                ],
+            )
+            db.executemany(
+                "INSERT INTO items (feed_id, article_id, item_key, url, first_seen) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(f, a, f"guid:g{a}", f"https://feed{f}.example/{a}", w) for a, f, _, w in rows],
+            )
+            db.execute(
+                """INSERT INTO stories (id, title, terms, size, source_count, first_seen,
+                                        last_seen, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    story_id,
+                    title,
+                    json.dumps(title.lower().split()[:4]),
+                    size,
+                    len(feeds),
+                    rows[0][3],
+                    rows[-1][3],
+                    rows[0][3],
+                    rows[-1][3],
+                ],
+            )
+            db.executemany(
+                "INSERT INTO story_articles (article_id, story_id, added_at) VALUES (?, ?, ?)",
+                [(a, story_id, w) for a, _, _, w in rows],
+            )
+    store.close()
+
+
+def timed(command: list[str], runs: int) -> tuple[float, str]:
+    times, out = [], ""
+    for _ in range(runs):
+        started = time.perf_counter()
+        out = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--keep", type=Path, help="build the database here and keep it")
+    args = parser.parse_args()
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="stories_speed-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    database = folder / "agg.db"
+    config = folder / "config.yaml"
+    config.write_text(f"database: {database}\nfeeds: []\n", encoding="utf-8")
+    if not database.exists():
+        started = time.perf_counter()
+        build(database, args.articles, random.Random(7))
+        print(f"built {args.articles:,} articles in {time.perf_counter() - started:.1f} s")
+    base = [sys.executable, "-c", "from cli import cli; cli()", "--config", str(config)]
+    for name, extra in {
+        "stories": ["stories"],
+        "stories --json": ["stories", "--json"],
+        "stories --since 30d": ["stories", "--since", "30d"],
+    }.items():
+        median, out = timed(base + extra, args.runs)
+        print(f"{name:<22} {median * 1000:7.0f} ms  (median of {args.runs}; {len(out):,} bytes)")
+    median, _ = timed([sys.executable, "-c", "import cli"], args.runs)
+    print(f"{'import cli alone':<22} {median * 1000:7.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
