@@ -278,14 +278,27 @@ def run(app: App, all_feeds: bool, fmt: str | None) -> None:
     type=click.IntRange(1),
     help="Fewest articles or sources.",
 )
+@click.option("--unread", is_flag=True, help="Only stories with an article not read.")
+@click.option("--feed", "feeds", multiple=True, help="Only stories a feed carries (URL or title).")
+@click.option("--tag", "tags", multiple=True, help="Only stories a feed with this tag carries.")
 @json_option
 @pass_app
-def stories(app: App, since: timedelta, limit: int, min_size: int, as_json: bool) -> None:
+def stories(
+    app: App,
+    since: timedelta,
+    limit: int,
+    min_size: int,
+    unread: bool,
+    feeds: tuple[str, ...],
+    tags: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """List stories, ranked, with articles first seen within --since.
 
     \b
     Example:
       aggregator stories --since 6h --limit 10
+      aggregator stories --unread --tag world --json
     """
     from aggregator.render import render_stories
 
@@ -295,6 +308,9 @@ def stories(app: App, since: timedelta, limit: int, min_size: int, as_json: bool
             min_size=min_size,
             limit=limit,
             recent=app.config.clustering.quiet_after,
+            unread=unread,
+            feeds=feeds,
+            tags=tags,
         )
     if as_json:
         _print_json([s.to_json() for s in found])
@@ -463,6 +479,70 @@ def search(app: App, query: str, limit: int, as_json: bool) -> None:
         _print_json([a.to_json() for a in found])
     else:
         click.echo(render_articles(found), nl=False)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+article_option = click.option(
+    "--article", "articles", is_flag=True, help="The ids are articles' (else stories')."
+)
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True, type=int)
+@article_option
+@pass_app
+def read(app: App, ids: tuple[int, ...], articles: bool) -> None:
+    """Mark stories, or articles with --article, read: a story's articles and their copies.
+
+    \b
+    Example:
+      aggregator read 12 15
+      aggregator read --article 3051
+    """
+    _mark(app, ids, articles=articles, read=True)
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True, type=int)
+@article_option
+@pass_app
+def unread(app: App, ids: tuple[int, ...], articles: bool) -> None:
+    """Mark stories, or articles with --article, unread again.
+
+    \b
+    Example:
+      aggregator unread 12
+    """
+    _mark(app, ids, articles=articles, read=False)
+
+
+def _mark(app: App, ids: tuple[int, ...], *, articles: bool, read: bool) -> None:
+    from aggregator.reading import mark
+
+    with app.store() as store:
+        changed = mark(store, ids, articles=articles, read=read)
+    app.say(f"{_plural(changed, 'article')} marked {'read' if read else 'unread'}")
+
+
+@cli.command(name="open")
+@click.argument("id", type=int)
+@article_option
+@pass_app
+def open_link(app: App, id: int, articles: bool) -> None:
+    """Open a story's first link, or an article's with --article, in the browser; it is then
+    marked read.
+
+    \b
+    Example:
+      aggregator open 12
+    """
+    from aggregator.reading import link_to_open
+
+    with app.store() as store:
+        url = link_to_open(store, id, article=articles)
+    app.say(url)
+    click.launch(url)
 
 
 # --- feeds ------------------------------------------------------------------------------------

@@ -411,6 +411,7 @@ class ArticleView:
     shared_terms: tuple[str, ...] = ()
     placed_in: int | None = None
     placed_by: str | None = None
+    read: bool = False
 
     def to_json(self, *, why: bool = False) -> dict[str, Any]:
         found: dict[str, Any] = {
@@ -420,6 +421,7 @@ class ArticleView:
             "feed": self.feed,
             "published": iso(self.published),
             "story_id": self.story_id,
+            "read": self.read,
             "duplicates": [{"url": d.url, "feed": d.feed} for d in self.duplicates],
         }
         if why:
@@ -445,6 +447,7 @@ class StoryView:
     terms: tuple[str, ...]
     status: str  # new, growing or quiet (see aggregator.ranking)
     articles: tuple[ArticleView, ...] = field(default=())
+    unread: int = 0  # articles not marked read
 
     def to_json(self, *, why: bool = False) -> dict[str, Any]:
         return {
@@ -457,6 +460,7 @@ class StoryView:
             "last_seen": iso(self.last_seen),
             "terms": list(self.terms),
             "status": self.status,
+            "unread": self.unread,
             "articles": [a.to_json(why=why) for a in self.articles],
         }
 

@@ -935,6 +935,28 @@ class Store:
             raise NotFoundError(f"no story with id {story_id}")
         return int(row["id"])
 
+    def story_articles(self, story_id: int) -> list[int]:
+        """The ids of a story's articles; a merged story's id leads to the survivor."""
+        rows = self._rows(
+            "SELECT article_id FROM story_articles WHERE story_id = ? ORDER BY article_id",
+            [self.resolve_story(story_id)],
+        )
+        return [r["article_id"] for r in rows]
+
+    def mark_read(self, article_ids: Sequence[int], *, read: bool) -> int:
+        """Mark articles read or unread (an article is one row however many feeds carry it, so
+        its copies go with it); return how many changed."""
+        changed = 0
+        with self.transaction():
+            for chunk in _chunks(list(article_ids), 500):
+                marks = ",".join("?" * len(chunk))
+                cursor = self.db.execute(
+                    f"UPDATE articles SET read = ? WHERE id IN ({marks}) AND read != ?",
+                    [int(read), *chunk, int(read)],
+                )
+                changed += cursor.rowcount
+        return changed
+
     def stories_of(self, article_ids: Sequence[int]) -> dict[int, int | None]:
         """The story each article is in (None when not placed yet); unknown ids are an error."""
         rows = self._rows_in(
@@ -1019,13 +1041,17 @@ class Store:
         now: datetime | None = None,
         recent: timedelta = DEFAULT_RECENT,
         with_articles: bool = True,
+        unread: bool = False,
+        feeds: Sequence[str] = (),
+        tags: Sequence[str] = (),
     ) -> list[StoryView]:
         """Stories with an article, or a copy of one in another feed, first seen since
         ``since``, best first (see aggregator.ranking). ``min_size`` is the fewest articles or
         sources: a wire article carried by three outlets is one article with three sources.
 
         ``recent`` is how far back velocity counts articles, and how long a story stays new or
-        growing without another article.
+        growing without another article. ``unread`` keeps stories with an article not read;
+        ``feeds`` (URLs or titles) and ``tags`` keep stories that one of those feeds carries.
         """
         now = now or datetime.now(UTC)
         params: dict[str, Any] = {"min_size": min_size}
@@ -1038,6 +1064,20 @@ class Store:
             params["since"] = ts(since)
         else:
             chosen = f"SELECT s.* FROM stories s WHERE {big}"
+        if unread:
+            chosen += """ AND s.id IN (SELECT sa.story_id FROM story_articles sa
+                                         JOIN articles a ON a.id = sa.article_id
+                                         WHERE a.read = 0)"""
+        if feeds or tags:
+            params["feeds"] = json.dumps(list(feeds))
+            params["tags"] = json.dumps(list(tags))
+            chosen += """ AND s.id IN (
+                SELECT sa.story_id FROM story_articles sa
+                JOIN items i ON i.article_id = sa.article_id JOIN feeds f ON f.id = i.feed_id
+                WHERE f.url IN (SELECT value FROM json_each(:feeds))
+                   OR COALESCE(f.title, f.feed_title) IN (SELECT value FROM json_each(:feeds))
+                   OR EXISTS (SELECT 1 FROM json_each(f.tags)
+                              WHERE value IN (SELECT value FROM json_each(:tags))))"""
         rows = {r["id"]: r for r in self._rows(chosen, params)}
         velocity = self._recent_counts(list(rows), since=now - recent)
         figures = [
@@ -1100,6 +1140,11 @@ class Store:
                 )
             )
         first_seen, last_seen = _dt(row["first_seen"]), _dt(row["last_seen"])
+        unread = self._one(
+            """SELECT COUNT(*) AS n FROM story_articles sa JOIN articles a ON a.id = sa.article_id
+               WHERE sa.story_id = ? AND a.read = 0""",
+            [row["id"]],
+        )
         return StoryView(
             id=row["id"],
             title=row["title"],
@@ -1110,7 +1155,14 @@ class Store:
             terms=tuple(json.loads(row["terms"])),
             status=story_status(first_seen, last_seen, now, recent),
             articles=articles,
+            unread=unread["n"] if unread else 0,
         )
+
+    def article_views(self, article_ids: Sequence[int]) -> list[ArticleView]:
+        """The articles with these ids; an unknown id is an error."""
+        self.stories_of(article_ids)  # raises NotFoundError for an unknown id
+        marks = ",".join(str(int(i)) for i in article_ids) or "NULL"
+        return self._article_views(f"a.id IN ({marks})", {}, order="a.id")
 
     def articles(self, *, since: datetime | None, limit: int) -> list[ArticleView]:
         where, params = "1 = 1", {}
@@ -1132,7 +1184,7 @@ class Store:
     ) -> list[ArticleView]:
         sql = f"""SELECT a.id, a.title, a.url, a.summary, a.published, a.first_seen,
                          sa.story_id, sa.similarity, sa.shared_terms, sa.placed_in, sa.placed_by,
-                         COALESCE(f.title, f.feed_title, f.url) AS feed
+                         a.read, COALESCE(f.title, f.feed_title, f.url) AS feed
                   FROM articles a JOIN feeds f ON f.id = a.feed_id
                   LEFT JOIN story_articles sa ON sa.article_id = a.id
                   WHERE {where} ORDER BY {order}"""
@@ -1155,6 +1207,7 @@ class Store:
                 shared_terms=tuple(json.loads(r["shared_terms"] or "[]")),
                 placed_in=r["placed_in"],
                 placed_by=r["placed_by"],
+                read=bool(r["read"]),
             )
             for r in rows
         ]

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -212,3 +212,27 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+OFFLINE = EXAMPLES / "offline.yaml"
+
+
+def invoke(runner: CliRunner, *args: str) -> Result:
+    from cli import cli
+
+    return runner.invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def offline_db(tmp_path: Path, runner: CliRunner) -> Path:
+    """The offline example, run once into a database of its own."""
+    db = tmp_path / "offline.db"
+    result = invoke(runner, "--config", str(OFFLINE), "--db", str(db), "run")
+    assert result.exit_code == 0, result.output
+    return db
+
+
+def offline(runner: CliRunner, db: Path, *args: str) -> Result:
+    result = invoke(runner, "--config", str(OFFLINE), "--db", str(db), *args)
+    assert result.exit_code == 0, result.output
+    return result

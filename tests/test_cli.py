@@ -12,32 +12,11 @@ from pathlib import Path
 import click
 import pytest
 import sqlite_utils
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from cli import cli
 
-from .conftest import EXAMPLES, ROOT, FeedServer, rss
-
-OFFLINE = EXAMPLES / "offline.yaml"
-
-
-def invoke(runner: CliRunner, *args: str) -> Result:
-    result = runner.invoke(cli, list(args), catch_exceptions=False)
-    return result
-
-
-@pytest.fixture
-def offline_db(tmp_path: Path, runner: CliRunner) -> Path:
-    db = tmp_path / "offline.db"
-    result = invoke(runner, "--config", str(OFFLINE), "--db", str(db), "run")
-    assert result.exit_code == 0, result.output
-    return db
-
-
-def offline(runner: CliRunner, db: Path, *args: str) -> Result:
-    result = invoke(runner, "--config", str(OFFLINE), "--db", str(db), *args)
-    assert result.exit_code == 0, result.output
-    return result
+from .conftest import EXAMPLES, OFFLINE, ROOT, FeedServer, invoke, offline, rss
 
 
 def test_run_on_the_offline_example_shows_multi_source_stories(

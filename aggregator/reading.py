@@ -1,0 +1,38 @@
+"""What a reader does with stories and articles: mark them read or unread, open one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .errors import NotFoundError
+from .store import Store
+
+__all__ = ["link_to_open", "mark"]
+
+
+def mark(store: Store, ids: Sequence[int], *, articles: bool, read: bool) -> int:
+    """Mark stories (all their articles, and so their copies in other feeds) or articles read
+    or unread; return how many articles changed. Unknown ids are an error, and change nothing.
+    """
+    if articles:
+        store.stories_of(ids)  # raises NotFoundError for an unknown id
+        chosen = list(dict.fromkeys(ids))
+    else:
+        chosen = list(dict.fromkeys(a for story in ids for a in store.story_articles(story)))
+    return store.mark_read(chosen, read=read)
+
+
+def link_to_open(store: Store, id: int, *, article: bool) -> str:
+    """The link to open for an article, or for a story (its first article with a link).
+
+    What is opened is marked read: the reader has seen it.
+    """
+    if article:
+        found = [a for a in store.article_views([id]) if a.url]
+    else:
+        found = [a for a in store.story(id).articles if a.url]
+    if not found:
+        what = "article" if article else "story"
+        raise NotFoundError(f"{what} {id} has no link to open")
+    store.mark_read([found[0].id], read=True)
+    return str(found[0].url)
