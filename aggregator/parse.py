@@ -85,7 +85,7 @@ def _parse_xml_feed(
 ) -> ParsedFeed:
     safe = harden(body)
     if safe is not body:
-        log.info("%s: cut an over-long author field or dropped unsafe entity declarations", url)
+        log.info("%s: hardened before parsing (entities, long authors or tags)", url)
     headers = _settle_charset(url, safe, headers)
     safe, cut = _first_entries(safe, MAX_PARSED_ENTRIES)
     try:
@@ -184,19 +184,18 @@ def _cut_authors(body: bytes) -> bytes:
     """
     pieces: list[bytes] = []
     done = 0  # everything before this is in ``pieces``
-    next_close: dict[bytes, tuple[int, int]] = {}  # by local name: the next close tag's span
+    next_close: dict[bytes, int] = {}  # by local name: where its next close tag starts
     next_child = -1
     for match in _AUTHOR_OPEN.finditer(body):
         start = match.end()
         if match.start() < done:
             continue  # inside an element already cut
         name = match.group(1).rpartition(b":")[2].lower()
-        close = next_close.get(name, (-2, -2))
-        if close[0] != -1 and close[0] < start:
+        end = next_close.get(name, -2)
+        if end != -1 and end < start:  # not searched yet, or passed: search on from here
             found = _close_tag(name).search(body, start)
-            close = found.span() if found else (-1, -1)
-            next_close[name] = close
-        end = close[0]
+            end = found.start() if found else -1
+            next_close[name] = end
         if end == -1 or end - start <= MAX_AUTHOR_BYTES:
             continue
         if next_child < start:
@@ -251,21 +250,14 @@ def _settle_charset(url: str, body: bytes, headers: dict[str, str]) -> dict[str,
     names = {_codec(served.group(1)), _codec(declared.group(1).decode("ascii"))}
     if len(names) == 1:
         return headers
-    utf8 = _codec("utf-8")
-    if utf8 in names and not body.isascii() and _is_utf8(body):
-        log.info(
-            "%s: the server says charset=%s, the document %s; the bytes are UTF-8, read as UTF-8",
-            url,
-            served.group(1),
-            declared.group(1).decode("ascii"),
-        )
-        return {**headers, "content-type": content_type[: served.start()] + "charset=utf-8"}
-    log.info(
-        "%s: the server says charset=%s, the document %s",
-        url,
-        served.group(1),
-        declared.group(1).decode("ascii"),
+    disagreement = (
+        f"the server says charset={served.group(1)}, the document "
+        f"{declared.group(1).decode('ascii')}"
     )
+    if _codec("utf-8") in names and not body.isascii() and _is_utf8(body):
+        log.info("%s: %s; the bytes are UTF-8, read as UTF-8", url, disagreement)
+        return {**headers, "content-type": content_type[: served.start()] + "charset=utf-8"}
+    log.info("%s: %s", url, disagreement)
     return headers
 
 

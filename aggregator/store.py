@@ -1140,11 +1140,16 @@ class Store:
                 )
             )
         first_seen, last_seen = _dt(row["first_seen"]), _dt(row["last_seen"])
-        unread = self._one(
-            """SELECT COUNT(*) AS n FROM story_articles sa JOIN articles a ON a.id = sa.article_id
-               WHERE sa.story_id = ? AND a.read = 0""",
-            [row["id"]],
-        )
+        if with_articles:  # the articles say it: no query for it
+            unread = sum(not a.read for a in articles)
+        else:
+            count = self._one(
+                """SELECT COUNT(*) AS n FROM story_articles sa
+                   JOIN articles a ON a.id = sa.article_id
+                   WHERE sa.story_id = ? AND a.read = 0""",
+                [row["id"]],
+            )
+            unread = count["n"] if count else 0
         return StoryView(
             id=row["id"],
             title=row["title"],
@@ -1155,7 +1160,7 @@ class Store:
             terms=tuple(json.loads(row["terms"])),
             status=story_status(first_seen, last_seen, now, recent),
             articles=articles,
-            unread=unread["n"] if unread else 0,
+            unread=unread,
         )
 
     def article_views(self, article_ids: Sequence[int]) -> list[ArticleView]:
