@@ -56,10 +56,13 @@ class App:
 
     @contextlib.contextmanager
     def store(self) -> Iterator[Store]:
+        """The database, with the config's mute rules applied (at once, when they changed)."""
+        from aggregator.muting import apply_mute
         from aggregator.store import open_store
 
         store = open_store(self.config.database)
         try:
+            apply_mute(store, self.config, now=_now())
             yield store
         finally:
             store.close()

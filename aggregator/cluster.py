@@ -391,7 +391,9 @@ class StoryClusterer:
             dot = sum(w * story.centroid.get(t, 0.0) for t, w in vector.items()) / norm
             return (dot, -doc.key)  # ties: the earliest article
 
-        headline = max(story.members, key=closeness)[0].title
+        # A muted article's headline would bring back what the reader muted.
+        shown = [m for m in story.members if not m[0].muted] or story.members
+        headline = max(shown, key=closeness)[0].title
         return StorySummary(key, headline, self._top_terms(story.centroid))
 
     def _top_terms(self, centroid: Vector) -> tuple[str, ...]:

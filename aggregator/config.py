@@ -7,6 +7,7 @@ Every unknown key is an error that names its path, and so is every bad value.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import os
@@ -33,6 +34,7 @@ __all__ = [
     "DedupeConfig",
     "DigestConfig",
     "EmailConfig",
+    "MuteConfig",
     "PollingConfig",
     "default_config_path",
     "load_config",
@@ -95,6 +97,14 @@ class DigestConfig:
     links: int = 3
 
 
+@dataclass(frozen=True)
+class MuteConfig:
+    """What the reader never wants in stories or digests."""
+
+    terms: tuple[str, ...] = ()  # words or phrases, in a headline or summary; case is ignored
+    feeds: tuple[str, ...] = ()  # configured feeds, by URL or title: what only they carry
+
+
 # What a subject template may name: {stories} is "5 stories" or "1 story", {count} the number,
 # {new} and {grown} how many are new to the reader or have grown, {top} the first headline
 # (shortened), {date} the day (2026-11-24).
@@ -130,6 +140,7 @@ class Config:
     dedupe: DedupeConfig = field(default_factory=DedupeConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
     email: EmailConfig | None = None
+    mute: MuteConfig = field(default_factory=MuteConfig)
     path: Path | None = None  # the file it came from, if any
 
 
@@ -212,6 +223,7 @@ _SECTIONS: dict[str, type] = {
     "dedupe": DedupeConfig,
     "digest": DigestConfig,
     "email": EmailConfig,
+    "mute": MuteConfig,
 }
 _TOP_KEYS = {"database", "feeds", *_SECTIONS}
 # (section, dataclass field) -> YAML key, where they differ ("from" is a Python keyword).
@@ -276,6 +288,7 @@ def _build(raw: dict[str, Any], base_dir: Path) -> Config:
             if path is not None and not path.is_absolute():
                 email = dataclasses.replace(email, **{name: base_dir / path})
     _check_values(polling, clustering, dedupe, digest, email)
+    mute = _mute(_section("mute", raw.get("mute")), feeds, base_dir)
     return Config(
         database=db_path,
         feeds=feeds,
@@ -284,7 +297,32 @@ def _build(raw: dict[str, Any], base_dir: Path) -> Config:
         dedupe=dedupe,
         digest=digest,
         email=email,
+        mute=mute,
     )
+
+
+def _mute(mute: MuteConfig, feeds: tuple[FeedConfig, ...], base_dir: Path) -> MuteConfig:
+    """Check the rules, and name each muted feed by its configured URL."""
+    for i, term in enumerate(mute.terms):
+        if not re.search(r"\w", term):
+            raise ConfigError(f"mute.terms[{i}]: {term!r} has no word to look for")
+    by_name: dict[str, str] = {}
+    for feed in feeds:
+        by_name[feed.url] = feed.url
+        if feed.title:
+            by_name.setdefault(feed.title.casefold(), feed.url)
+    urls: list[str] = []
+    for i, name in enumerate(mute.feeds):
+        url = by_name.get(name) or by_name.get(name.strip().casefold())
+        if url is None:
+            with contextlib.suppress(ConfigError):
+                url = by_name.get(resolve_feed_location(name.strip(), base_dir))
+        if url is None:
+            raise ConfigError(
+                f"mute.feeds[{i}]: {name!r} is not the URL or title of a feed in feeds:"
+            )
+        urls.append(url)
+    return MuteConfig(terms=tuple(t.strip() for t in mute.terms), feeds=tuple(urls))
 
 
 def _feeds(value: Any, base_dir: Path) -> tuple[FeedConfig, ...]:

@@ -17,7 +17,7 @@ from .errors import CorrectionError
 from .models import StoredStory, StoryView
 from .store import Store
 
-__all__ = ["merge_stories", "move_articles", "split_story"]
+__all__ = ["merge_stories", "move_articles", "split_story", "summarise"]
 
 
 def merge_stories(
@@ -33,7 +33,7 @@ def merge_stories(
             began.setdefault(doc.story or 0, doc.published)
         survivor = min(ids, key=lambda i: (began[i], i))
         store.merge_stories(survivor, [i for i in ids if i != survivor])
-        _summarise(store, config, [survivor], now)
+        summarise(store, config, [survivor], now)
     return store.story(survivor, now=now, recent=config.clustering.quiet_after)
 
 
@@ -54,7 +54,7 @@ def split_story(
             )
         moving = [doc.key for doc in docs if doc.key in placed]
         new = store.move_articles(moving, to=None, now=now)
-        _summarise(store, config, [story, new], now)
+        summarise(store, config, [story, new], now)
     return store.story(new, now=now, recent=config.clustering.quiet_after)
 
 
@@ -76,11 +76,11 @@ def move_articles(
         store.move_articles(moving, to=target, now=now)
         # A story the move emptied is gone (an alias of the target now).
         changed = [target, *(s for s in left if _exists(store, s))]
-        _summarise(store, config, changed, now)
+        summarise(store, config, changed, now)
     return store.story(target, now=now, recent=config.clustering.quiet_after)
 
 
-def _summarise(store: Store, config: Config, story_ids: Iterable[int], now: datetime) -> None:
+def summarise(store: Store, config: Config, story_ids: Iterable[int], now: datetime) -> None:
     """Headline and key terms of each story from its articles, with the stored frequencies."""
     ids = sorted(set(story_ids))
     docs = store.story_docs(ids)

@@ -355,6 +355,7 @@ class ClusterDoc:
     source: str
     published: datetime
     story: int | None = None  # the story it already belongs to, when loading
+    muted: bool = False  # by the config's mute rules: never a story's headline while others are not
 
 
 @dataclass(frozen=True)
@@ -412,6 +413,7 @@ class ArticleView:
     placed_in: int | None = None
     placed_by: str | None = None
     read: bool = False
+    muted: bool = False  # matches a mute rule: only `search` shows it
 
     def to_json(self, *, why: bool = False) -> dict[str, Any]:
         found: dict[str, Any] = {
@@ -422,6 +424,7 @@ class ArticleView:
             "published": iso(self.published),
             "story_id": self.story_id,
             "read": self.read,
+            "muted": self.muted,
             "duplicates": [{"url": d.url, "feed": d.feed} for d in self.duplicates],
         }
         if why:

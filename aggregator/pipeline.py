@@ -51,6 +51,7 @@ from .models import (
     StoredStory,
     StoryPlacement,
 )
+from .muting import apply_mute
 from .schedule import (
     ACTIVITY_WINDOW,
     MAX_RETRY_AFTER,
@@ -572,6 +573,8 @@ def cluster_pending(store: Store, config: Config, *, now: datetime) -> int:
         if store.get_meta("recount_terms"):
             counter = StoryClusterer(config.clustering)
             store.replace_term_frequencies(counter.story_frequencies(store.clustered()))
+        # Before placing: a story's figures and headline leave out what is muted.
+        apply_mute(store, config, now=now)
         pending = store.unclustered()
         if not pending:
             return 0

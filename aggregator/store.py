@@ -49,7 +49,9 @@ BUSY_TIMEOUT_MS = 5000
 OUTBOX_KEEP = timedelta(days=30)  # how long sent digests stay in the outbox
 DEFAULT_RECENT = ClusteringConfig().quiet_after
 # Distinct feeds that carry a story's articles, copies included: its number of sources.
+# A story's figures count only articles not muted (see Store.mute_articles).
 _SOURCE_COUNT = """SELECT COUNT(DISTINCT i.feed_id) FROM story_articles sa
+                   JOIN articles a ON a.id = sa.article_id AND a.muted = 0
                    JOIN items i ON i.article_id = sa.article_id WHERE sa.story_id = stories.id"""
 
 
@@ -266,6 +268,12 @@ def _m006_digests(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m007_mute(db: sqlite_utils.Database) -> None:
+    # Set from the config's mute rules (Store.mute_articles): a muted article stays in its
+    # story for clustering, so unmuting gives the same stories back, but counts and shows nowhere.
+    db.execute("ALTER TABLE articles ADD COLUMN muted INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m001_initial,
     _m002_feed_pace,
@@ -273,6 +281,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m004_terms_per_story,
     _m005_headline_keys,
     _m006_digests,
+    _m007_mute,
 )
 
 
@@ -751,7 +760,7 @@ class Store:
     def clustered(self) -> list[ClusterDoc]:
         """Every article in a story, as the clusterer sees it."""
         rows = self._rows(
-            """SELECT a.id, a.title, a.summary, a.published, sa.story_id,
+            """SELECT a.id, a.title, a.summary, a.published, a.muted, sa.story_id,
                       COALESCE(f.title, f.feed_title, f.url) AS source
                FROM story_articles sa JOIN articles a ON a.id = sa.article_id
                JOIN feeds f ON f.id = a.feed_id"""
@@ -768,7 +777,7 @@ class Store:
         ids above the highest placed one need looking at: no scan of the whole history.
         """
         rows = self._rows(
-            """SELECT a.id, a.title, a.summary, a.published, NULL AS story_id,
+            """SELECT a.id, a.title, a.summary, a.published, a.muted, NULL AS story_id,
                       COALESCE(f.title, f.feed_title, f.url) AS source
                FROM articles a JOIN feeds f ON f.id = a.feed_id
                WHERE a.id > (SELECT COALESCE(MAX(article_id), 0) FROM story_articles)
@@ -780,7 +789,7 @@ class Store:
     def active(self, since: datetime) -> list[ClusterDoc]:
         """Articles of stories still open to new articles: last seen at or after ``since``."""
         rows = self._rows(
-            """SELECT a.id, a.title, a.summary, a.published, sa.story_id,
+            """SELECT a.id, a.title, a.summary, a.published, a.muted, sa.story_id,
                       COALESCE(f.title, f.feed_title, f.url) AS source
                FROM stories s
                -- CROSS JOIN keeps this order: from the few active stories to their articles
@@ -910,14 +919,19 @@ class Store:
         self.db.execute(
             f"""UPDATE stories SET
                  title = ?, terms = ?, updated_at = ?,
-                 size = (SELECT COUNT(*) FROM story_articles WHERE story_id = stories.id),
+                 size = (
+                   SELECT COUNT(*) FROM story_articles sa JOIN articles a ON a.id = sa.article_id
+                   WHERE sa.story_id = stories.id AND a.muted = 0),
                  source_count = ({_SOURCE_COUNT}),
-                 first_seen = (
-                   SELECT MIN(a.published) FROM story_articles sa
-                   JOIN articles a ON a.id = sa.article_id WHERE sa.story_id = stories.id),
-                 last_seen = (
-                   SELECT MAX(a.published) FROM story_articles sa
-                   JOIN articles a ON a.id = sa.article_id WHERE sa.story_id = stories.id)
+                 -- A story whose every article is muted keeps its times (it shows nowhere).
+                 first_seen = COALESCE((
+                   SELECT MIN(a.published) FROM story_articles sa JOIN articles a
+                   ON a.id = sa.article_id WHERE sa.story_id = stories.id AND a.muted = 0),
+                   first_seen),
+                 last_seen = COALESCE((
+                   SELECT MAX(a.published) FROM story_articles sa JOIN articles a
+                   ON a.id = sa.article_id WHERE sa.story_id = stories.id AND a.muted = 0),
+                   last_seen)
                WHERE id = ?""",
             [story.title, json.dumps(list(story.terms)), ts(now), story_id],
         )
@@ -1015,7 +1029,7 @@ class Store:
     def story_docs(self, story_ids: Iterable[int]) -> list[ClusterDoc]:
         """The articles of these stories as the clusterer sees them, in time order."""
         rows = self._rows_in(
-            """SELECT a.id, a.title, a.summary, a.published, sa.story_id,
+            """SELECT a.id, a.title, a.summary, a.published, a.muted, sa.story_id,
                       COALESCE(f.title, f.feed_title, f.url) AS source
                FROM story_articles sa JOIN articles a ON a.id = sa.article_id
                JOIN feeds f ON f.id = a.feed_id
@@ -1029,6 +1043,70 @@ class Store:
         with self.transaction():
             for story in summaries:
                 self._refresh_story(story.id, story, now)
+
+    def mute_articles(self, terms: str | None, feeds: Sequence[str], *, rules: str) -> list[int]:
+        """Bring every article's muted flag in line with the mute rules; return the stories
+        whose articles changed, which need their figures and headline worked out again.
+
+        ``terms`` is an FTS5 query that mutes what it matches; an article is muted by
+        ``feeds`` (URLs) when every feed that carries it is one of them. ``rules`` names the
+        rules: while it stays the same, only articles with a sighting newer than the last call
+        are looked at, so a poll costs a few rows, and a change of rules looks at everything.
+        """
+        with self.transaction():
+            current, same, through, last_item = self._muted_up_to_date(rules)
+            if current:
+                return []
+            params: dict[str, Any] = {"through": through}
+            scope = "a.id IN (SELECT article_id FROM items WHERE id > :through)" if same else "1"
+            muted = []
+            if terms:
+                muted.append("a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH :q)")
+                params["q"] = terms
+            if feeds:
+                muted.append(
+                    """NOT EXISTS (SELECT 1 FROM items i JOIN feeds f ON f.id = i.feed_id
+                                   WHERE i.article_id = a.id
+                                     AND f.url NOT IN (SELECT value FROM json_each(:feeds)))"""
+                )
+                params["feeds"] = json.dumps(list(feeds))
+            rule = " OR ".join(f"({m})" for m in muted) or "0"
+            flipped = self._rows(
+                f"""SELECT a.id, sa.story_id FROM articles a
+                    LEFT JOIN story_articles sa ON sa.article_id = a.id
+                    WHERE {scope} AND a.muted != ({rule})""",
+                params,
+            )
+            for chunk in _chunks([r["id"] for r in flipped], 500):
+                marks = ",".join("?" * len(chunk))
+                flip = f"UPDATE articles SET muted = 1 - muted WHERE id IN ({marks})"
+                self.db.execute(flip, chunk)
+            for key, value in (("mute_rules", rules), ("muted_through", str(last_item))):
+                self.db.execute(
+                    """INSERT INTO meta (key, value) VALUES (?, ?)
+                       ON CONFLICT(key) DO UPDATE SET value = excluded.value""",
+                    [key, value],
+                )
+        return sorted({r["story_id"] for r in flipped if r["story_id"] is not None})
+
+    def mute_is_current(self, rules: str) -> bool:
+        """Whether the muted flags follow these rules and every sighting stored."""
+        return self._muted_up_to_date(rules)[0]
+
+    def _muted_up_to_date(self, rules: str) -> tuple[bool, bool, int, int]:
+        """Whether the flags are current; whether the rules are the same, and the last item
+        looked at and the newest one."""
+        row = self._one(
+            """SELECT (SELECT COALESCE(MAX(id), 0) FROM items) AS newest,
+                      (SELECT value FROM meta WHERE key = 'mute_rules') AS rules,
+                      (SELECT value FROM meta WHERE key = 'muted_through') AS through"""
+        )
+        assert row is not None
+        same = (row["rules"] or "") == rules
+        through = int(row["through"] or 0)
+        # Without rules nothing new is muted (the flag starts at 0): nothing to look at.
+        current = same and (through >= row["newest"] or not rules)
+        return current, same, through, row["newest"]
 
     # -- browsing --
 
@@ -1060,24 +1138,26 @@ class Store:
             chosen = f"""SELECT s.* FROM stories s WHERE {big} AND s.id IN (
                           SELECT sa.story_id FROM items i
                           JOIN story_articles sa ON sa.article_id = i.article_id
-                          WHERE i.first_seen >= :since)"""
+                          JOIN articles a ON a.id = i.article_id
+                          WHERE i.first_seen >= :since AND a.muted = 0)"""
             params["since"] = ts(since)
         else:
             chosen = f"SELECT s.* FROM stories s WHERE {big}"
         if unread:
             chosen += """ AND s.id IN (SELECT sa.story_id FROM story_articles sa
                                          JOIN articles a ON a.id = sa.article_id
-                                         WHERE a.read = 0)"""
+                                         WHERE a.read = 0 AND a.muted = 0)"""
         if feeds or tags:
             params["feeds"] = json.dumps(list(feeds))
             params["tags"] = json.dumps(list(tags))
             chosen += """ AND s.id IN (
                 SELECT sa.story_id FROM story_articles sa
                 JOIN items i ON i.article_id = sa.article_id JOIN feeds f ON f.id = i.feed_id
-                WHERE f.url IN (SELECT value FROM json_each(:feeds))
+                JOIN articles a ON a.id = sa.article_id
+                WHERE a.muted = 0 AND (f.url IN (SELECT value FROM json_each(:feeds))
                    OR COALESCE(f.title, f.feed_title) IN (SELECT value FROM json_each(:feeds))
                    OR EXISTS (SELECT 1 FROM json_each(f.tags)
-                              WHERE value IN (SELECT value FROM json_each(:tags))))"""
+                              WHERE value IN (SELECT value FROM json_each(:tags)))))"""
         rows = {r["id"]: r for r in self._rows(chosen, params)}
         velocity = self._recent_counts(list(rows), since=now - recent)
         figures = [
@@ -1103,7 +1183,7 @@ class Store:
         rows = self._rows(
             """SELECT sa.story_id, COUNT(DISTINCT a.feed_id) AS n FROM articles a
                JOIN story_articles sa ON sa.article_id = a.id
-               WHERE a.published >= ? GROUP BY sa.story_id""",
+               WHERE a.published >= ? AND a.muted = 0 GROUP BY sa.story_id""",
             [ts(since)],
         )
         wanted = set(story_ids)
@@ -1127,6 +1207,7 @@ class Store:
             for r in self._rows(
                 # One name per feed (as source_count counts them), duplicates' feeds included.
                 """SELECT COALESCE(f.title, f.feed_title, f.url) AS name FROM story_articles sa
+                   JOIN articles a ON a.id = sa.article_id AND a.muted = 0
                    JOIN items i ON i.article_id = sa.article_id JOIN feeds f ON f.id = i.feed_id
                    WHERE sa.story_id = ? GROUP BY f.id ORDER BY name, f.id""",
                 [row["id"]],
@@ -1136,7 +1217,9 @@ class Store:
         if with_articles:
             articles = tuple(
                 self._article_views(
-                    "sa.story_id = :story", {"story": row["id"]}, order="a.published, a.id"
+                    "sa.story_id = :story AND a.muted = 0",
+                    {"story": row["id"]},
+                    order="a.published, a.id",
                 )
             )
         first_seen, last_seen = _dt(row["first_seen"]), _dt(row["last_seen"])
@@ -1146,7 +1229,7 @@ class Store:
             count = self._one(
                 """SELECT COUNT(*) AS n FROM story_articles sa
                    JOIN articles a ON a.id = sa.article_id
-                   WHERE sa.story_id = ? AND a.read = 0""",
+                   WHERE sa.story_id = ? AND a.read = 0 AND a.muted = 0""",
                 [row["id"]],
             )
             unread = count["n"] if count else 0
@@ -1170,9 +1253,9 @@ class Store:
         return self._article_views(f"a.id IN ({marks})", {}, order="a.id")
 
     def articles(self, *, since: datetime | None, limit: int) -> list[ArticleView]:
-        where, params = "1 = 1", {}
+        where, params = "a.muted = 0", {}
         if since is not None:
-            where, params = "a.first_seen >= :since", {"since": ts(since)}
+            where, params = "a.muted = 0 AND a.first_seen >= :since", {"since": ts(since)}
         return self._article_views(where, params, order="a.published DESC, a.id DESC", limit=limit)
 
     def search(self, query: str, *, limit: int) -> list[ArticleView]:
@@ -1189,7 +1272,7 @@ class Store:
     ) -> list[ArticleView]:
         sql = f"""SELECT a.id, a.title, a.url, a.summary, a.published, a.first_seen,
                          sa.story_id, sa.similarity, sa.shared_terms, sa.placed_in, sa.placed_by,
-                         a.read, COALESCE(f.title, f.feed_title, f.url) AS feed
+                         a.read, a.muted, COALESCE(f.title, f.feed_title, f.url) AS feed
                   FROM articles a JOIN feeds f ON f.id = a.feed_id
                   LEFT JOIN story_articles sa ON sa.article_id = a.id
                   WHERE {where} ORDER BY {order}"""
@@ -1213,6 +1296,7 @@ class Store:
                 placed_in=r["placed_in"],
                 placed_by=r["placed_by"],
                 read=bool(r["read"]),
+                muted=bool(r["muted"]),
             )
             for r in rows
         ]
@@ -1346,6 +1430,7 @@ def _doc(r: dict[str, Any]) -> ClusterDoc:
         source=r["source"],
         published=_dt(r["published"]),
         story=r["story_id"],
+        muted=bool(r["muted"]),
     )
 
 
