@@ -10,7 +10,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -21,7 +21,7 @@ from aggregator.errors import AggregatorError, ConfigError, LockedError
 
 if TYPE_CHECKING:
     from aggregator.config import Config
-    from aggregator.models import Digest, FeedConfig, StoryView
+    from aggregator.models import ArticleView, Digest, FeedConfig, StoryView
     from aggregator.store import Store
 
 EXIT_CODES = """\b
@@ -125,6 +125,16 @@ def _window(value: timedelta | None) -> timedelta | None:
 
 def _print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _show(plain: Callable[[], str], coloured: Callable[[], Any]) -> None:
+    """A coloured table on a terminal (rich, loaded only then), plain text when piped."""
+    if not sys.stdout.isatty():
+        click.echo(plain(), nl=False)
+        return
+    from rich.console import Console
+
+    Console(highlight=False).print(coloured())
 
 
 COUNT = click.IntRange(0)  # --limit: 0 means no limit
@@ -303,8 +313,6 @@ def stories(
       aggregator stories --since 6h --limit 10
       aggregator stories --unread --tag world --json
     """
-    from aggregator.render import render_stories
-
     with app.store() as store:
         found = store.stories(
             since=_cutoff(_window(since)),
@@ -318,7 +326,32 @@ def stories(
     if as_json:
         _print_json([s.to_json() for s in found])
     else:
-        click.echo(render_stories(found), nl=False)
+        _show_stories(found)
+
+
+def _show_stories(found: list[StoryView]) -> None:
+    from aggregator.render import render_stories
+
+    def coloured() -> Any:
+        from aggregator.terminal import story_table
+
+        return story_table(found)
+
+    _show(lambda: render_stories(found), coloured)
+
+
+def _show_articles(found: list[ArticleView], as_json: bool) -> None:
+    if as_json:
+        _print_json([a.to_json() for a in found])
+        return
+    from aggregator.render import render_articles
+
+    def coloured() -> Any:
+        from aggregator.terminal import article_table
+
+        return article_table(found)
+
+    _show(lambda: render_articles(found), coloured)
 
 
 class StoryCommands(click.Group):
@@ -434,54 +467,55 @@ def _corrected(app: App, found: StoryView, as_json: bool, done: str) -> None:
         app.say(f"{done}: [{found.id}] {found.title} ({_plural(found.size, 'article')})")
 
 
-@cli.command()
-@click.option("--since", type=SINCE, default="24h", show_default=True, help="6h, 7d, all...")
-@click.option("--limit", default=50, show_default=True, type=COUNT, help="How many; 0 for all.")
-@json_option
-@pass_app
-def articles(app: App, since: timedelta, limit: int, as_json: bool) -> None:
-    """List articles, newest first, with their duplicates in --json.
-
-    \b
-    Example:
-      aggregator articles --since 2h --json
-    """
-    from aggregator.render import render_articles
-
-    with app.store() as store:
-        found = store.articles(since=_cutoff(_window(since)), limit=limit)
-    if as_json:
-        _print_json([a.to_json() for a in found])
-    else:
-        click.echo(render_articles(found), nl=False)
-
-
-def _words(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    if not value.split():
+def _words(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.split():
         raise click.BadParameter("give at least one word to search for")
     return value
 
 
 @cli.command()
-@click.argument("query", callback=_words)
+@click.argument("query", required=False, callback=_words)
+@click.option("--since", type=SINCE, default="24h", show_default=True, help="6h, 7d, all...")
 @click.option("--limit", default=50, show_default=True, type=COUNT, help="How many; 0 for all.")
 @json_option
 @pass_app
-def search(app: App, query: str, limit: int, as_json: bool) -> None:
-    """Full-text search of titles and summaries.
+def articles(app: App, query: str | None, since: timedelta, limit: int, as_json: bool) -> None:
+    """List articles first seen within --since, newest first; with QUERY, only those that
+    match it, with the matches highlighted (as `search` does).
+
+    \b
+    Examples:
+      aggregator articles --since 2h --json
+      aggregator articles ceasefire --since 7d
+    """
+    with app.store() as store:
+        cutoff = _cutoff(_window(since))
+        if query is None:
+            found = store.articles(since=cutoff, limit=limit)
+        else:
+            found = store.search(query, since=cutoff, limit=limit)
+    _show_articles(found, as_json)
+
+
+@cli.command()
+@click.argument("query", callback=_words)
+@click.option("--since", type=SINCE, default="all", show_default=True, help="6h, 7d, all...")
+@click.option("--limit", default=50, show_default=True, type=COUNT, help="How many; 0 for all.")
+@json_option
+@pass_app
+def search(app: App, query: str, since: timedelta, limit: int, as_json: bool) -> None:
+    """Full-text search of titles and summaries, newest first, matches highlighted.
+
+    The words are looked for as given (all of them, in any order), never read as query
+    syntax. Muted articles are found too, and marked.
 
     \b
     Example:
       aggregator search "central bank"
     """
-    from aggregator.render import render_articles
-
     with app.store() as store:
-        found = store.search(query, limit=limit)
-    if as_json:
-        _print_json([a.to_json() for a in found])
-    else:
-        click.echo(render_articles(found), nl=False)
+        found = store.search(query, since=_cutoff(_window(since)), limit=limit)
+    _show_articles(found, as_json)
 
 
 # --- reading ----------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ __all__ = [
     "FeedUpdate",
     "FeedView",
     "FetchResult",
+    "Highlight",
     "ParsedEntry",
     "ParsedFeed",
     "PollReport",
@@ -392,6 +393,17 @@ class Duplicate:
 
 
 @dataclass(frozen=True)
+class Highlight:
+    """Text with the places a search matched: ``(start, end)`` character offsets."""
+
+    text: str
+    spans: tuple[tuple[int, int], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "spans": [list(span) for span in self.spans]}
+
+
+@dataclass(frozen=True)
 class ArticleView:
     """An article as browsing and digests show it."""
 
@@ -414,6 +426,9 @@ class ArticleView:
     placed_by: str | None = None
     read: bool = False
     muted: bool = False  # matches a mute rule: only `search` shows it
+    # With a search: the headline with its matches, and the part of the summary that matched.
+    title_match: Highlight | None = None
+    snippet: Highlight | None = None
 
     def to_json(self, *, why: bool = False) -> dict[str, Any]:
         found: dict[str, Any] = {
@@ -427,6 +442,11 @@ class ArticleView:
             "muted": self.muted,
             "duplicates": [{"url": d.url, "feed": d.feed} for d in self.duplicates],
         }
+        if self.title_match is not None and self.snippet is not None:
+            found["match"] = {
+                "title": self.title_match.to_json(),
+                "snippet": self.snippet.to_json(),
+            }
         if why:
             found["why"] = {
                 "similarity": self.similarity,

@@ -326,8 +326,11 @@ def render_articles(articles: Sequence[ArticleView]) -> str:
     lines = []
     for article in articles:
         story = f"  story {article.story_id}" if article.story_id else ""
+        muted = "  (muted)" if article.muted else ""
         lines.append(f"[{article.id}] {article.title}")
-        lines.append(f"      {_when(article.published)}  {article.feed}{story}")
+        lines.append(f"      {_when(article.published)}  {article.feed}{story}{muted}")
+        if article.snippet is not None and article.snippet.text:
+            lines += _wrap(article.snippet.text, "      ")  # where a search matched
         if article.url:
             lines.append(f"      {article.url}")
     return "\n".join(lines) + "\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ from .models import (
     FeedStatus,
     FeedUpdate,
     FeedView,
+    Highlight,
     QueuedMail,
     StoredStory,
     StoryPlacement,
@@ -1253,27 +1255,41 @@ class Store:
         return self._article_views(f"a.id IN ({marks})", {}, order="a.id")
 
     def articles(self, *, since: datetime | None, limit: int) -> list[ArticleView]:
+        """Articles first seen since ``since``, newest first; muted ones are left out."""
         where, params = "a.muted = 0", {}
         if since is not None:
             where, params = "a.muted = 0 AND a.first_seen >= :since", {"since": ts(since)}
         return self._article_views(where, params, order="a.published DESC, a.id DESC", limit=limit)
 
-    def search(self, query: str, *, limit: int) -> list[ArticleView]:
-        """Full-text search over titles and summaries, newest first (news ages fast)."""
+    def search(self, query: str, *, limit: int, since: datetime | None = None) -> list[ArticleView]:
+        """Full-text search over titles and summaries, newest first (news ages fast), each
+        with its matches highlighted. Muted articles are found too: the search names them."""
+        where, params = "articles_fts MATCH :q", {"q": _fts_query(query)}
+        if since is not None:
+            where, params = f"{where} AND a.first_seen >= :since", {**params, "since": ts(since)}
         return self._article_views(
-            "a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH :q)",
-            {"q": _fts_query(query)},
-            order="a.published DESC, a.id DESC",
-            limit=limit,
+            where, params, order="a.published DESC, a.id DESC", limit=limit, matching=True
         )
 
     def _article_views(
-        self, where: str, params: dict[str, Any], *, order: str, limit: int = 0
+        self,
+        where: str,
+        params: dict[str, Any],
+        *,
+        order: str,
+        limit: int = 0,
+        matching: bool = False,
     ) -> list[ArticleView]:
+        """``matching``: ``where`` holds an FTS5 MATCH, and each view gets its highlights."""
+        found = ""
+        if matching:
+            found = f""", highlight(articles_fts, 0, '{_MARK}', '{_END}') AS title_match,
+                         snippet(articles_fts, 1, '{_MARK}', '{_END}', '…', 24) AS snippet
+                      FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"""
         sql = f"""SELECT a.id, a.title, a.url, a.summary, a.published, a.first_seen,
                          sa.story_id, sa.similarity, sa.shared_terms, sa.placed_in, sa.placed_by,
                          a.read, a.muted, COALESCE(f.title, f.feed_title, f.url) AS feed
-                  FROM articles a JOIN feeds f ON f.id = a.feed_id
+                         {found or "FROM articles a"} JOIN feeds f ON f.id = a.feed_id
                   LEFT JOIN story_articles sa ON sa.article_id = a.id
                   WHERE {where} ORDER BY {order}"""
         if limit:
@@ -1297,6 +1313,8 @@ class Store:
                 placed_by=r["placed_by"],
                 read=bool(r["read"]),
                 muted=bool(r["muted"]),
+                title_match=_highlight(r["title_match"]) if matching else None,
+                snippet=_highlight(r["snippet"]) if matching else None,
             )
             for r in rows
         ]
@@ -1432,6 +1450,29 @@ def _doc(r: dict[str, Any]) -> ClusterDoc:
         story=r["story_id"],
         muted=bool(r["muted"]),
     )
+
+
+# What FTS5 puts around each match; neither can be in stored text (normalize drops controls).
+_MARK, _END = "\x02", "\x03"
+
+
+def _highlight(marked: str | None) -> Highlight:
+    """Text that FTS5 marked, as the text and the offsets of its matches."""
+    text: list[str] = []
+    spans: list[tuple[int, int]] = []
+    start = length = 0
+    for piece in re.split(f"([{_MARK}{_END}])", marked or ""):
+        if piece == _MARK:
+            start = length
+        elif piece == _END:
+            joined = "".join(text)
+            if spans and not joined[spans[-1][1] : start].strip():
+                start = spans.pop()[0]  # the words of a phrase: one span
+            spans.append((start, length))
+        else:
+            text.append(piece)
+            length += len(piece)
+    return Highlight("".join(text), tuple(spans))
 
 
 def _fts_query(query: str) -> str:
