@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from .config import Config, MuteConfig
-from .corrections import summarise
 from .store import Store
 
 __all__ = ["apply_mute", "mute_query", "rules_key"]
@@ -44,5 +43,7 @@ def apply_mute(store: Store, config: Config, *, now: datetime) -> int:
     with store.transaction():  # flags and figures together, or neither
         changed = store.mute_articles(mute_query(mute.terms), mute.feeds, rules=key)
         if changed:
+            from .corrections import summarise  # the clusterer: only when rules changed
+
             summarise(store, config, changed, now)
     return len(changed)

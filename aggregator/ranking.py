@@ -17,10 +17,11 @@ single fresh blog post.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 __all__ = ["RECENCY_HALF_LIFE", "StoryFigures", "rank", "score", "story_status"]
 
@@ -28,9 +29,8 @@ RECENCY_HALF_LIFE = timedelta(hours=12)
 DIVERSITY_WEIGHT = 2.0
 
 
-@dataclass(frozen=True)
-class StoryFigures:
-    """What ranking needs to know of a story."""
+class StoryFigures(NamedTuple):
+    """What ranking needs to know of a story (a tuple: `stories` makes tens of thousands)."""
 
     id: int
     size: int
@@ -56,9 +56,13 @@ def score(story: StoryFigures, now: datetime) -> float:
     return float(strength * 0.5**age)
 
 
-def rank(stories: Sequence[StoryFigures], now: datetime) -> list[StoryFigures]:
-    """Best first; ties go to the larger, then the more recent, then the newer story."""
-    return sorted(
-        stories,
-        key=lambda s: (-score(s, now), -s.size, -s.last_seen.timestamp(), -s.id),
-    )
+def rank(stories: Sequence[StoryFigures], now: datetime, limit: int = 0) -> list[StoryFigures]:
+    """Best first, the first ``limit`` only (0: all); ties go to the larger, then the more
+    recent, then the newer story."""
+
+    def order(s: StoryFigures) -> tuple[float, int, float, int]:
+        return (-score(s, now), -s.size, -s.last_seen.timestamp(), -s.id)
+
+    if limit and limit < len(stories):
+        return heapq.nsmallest(limit, stories, key=order)  # the same order as sorted's
+    return sorted(stories, key=order)

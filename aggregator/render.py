@@ -11,12 +11,11 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import jinja2
-import markupsafe
-
 from .models import ArticleView, Digest, DigestEntry, FeedView, StoryView
 
 if TYPE_CHECKING:
+    import jinja2
+
     from .evaluate import EvalReport
 
 __all__ = [
@@ -190,6 +189,8 @@ def _digest_markdown(digest: Digest, links: int) -> str:
 
 @cache
 def _templates() -> jinja2.Environment:
+    import jinja2  # here: only the HTML digest needs it, and it costs every command 20 ms
+
     return jinja2.Environment(
         loader=jinja2.PackageLoader("aggregator", "templates"),
         autoescape=True,  # feed text is data, never markup
@@ -254,6 +255,8 @@ def _digest_html(digest: Digest, links: int) -> str:
         }
         for entry in digest.entries
     ]
+    from markupsafe import Markup
+
     body = (
         _templates()
         .get_template("digest_body.html")
@@ -262,7 +265,7 @@ def _digest_html(digest: Digest, links: int) -> str:
     return (
         _templates()
         .get_template("digest.html")
-        .render(title=title, body=markupsafe.Markup(sanitize_html(body)))
+        .render(title=title, body=Markup(sanitize_html(body)))
     )
 
 

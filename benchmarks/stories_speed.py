@@ -96,8 +96,8 @@ def build(path: Path, articles: int, rng: random.Random) -> None:
             )
             db.execute(
                 """INSERT INTO stories (id, title, terms, size, source_count, first_seen,
-                                        last_seen, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                        last_seen, created_at, updated_at, seen_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
                     story_id,
                     title,
@@ -108,6 +108,7 @@ def build(path: Path, articles: int, rng: random.Random) -> None:
                     rows[-1][3],
                     rows[0][3],
                     rows[-1][3],
+                    rows[-1][3],  # seen_at: each item is first seen as it is published here
                 ],
             )
             db.executemany(

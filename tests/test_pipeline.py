@@ -512,3 +512,29 @@ def test_guids_regenerated_on_every_fetch_do_not_flood_the_store(
     again = {**items(3)[0], "pubDate": "Wed, 25 Nov 2026 01:00:00 +0000"}
     feed_server.add("/churn.xml", body=rss("Port", [again, *items(3)[1:]]))
     assert poll(config, store, now=NOW + timedelta(days=1), all_feeds=True).new_articles == 1
+
+
+def test_a_story_is_in_the_window_of_its_latest_sighting_a_copy_included(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    feed_server.add("/a.xml", body=rss("Outlet A", SUMMIT_A))
+    feed_server.add("/b.xml", body=rss("Outlet B", []))
+    path = write_config([feed_server.url("/a.xml"), feed_server.url("/b.xml")])
+    config, store = opened(path)
+    poll(config, store, now=NOW)
+    later = NOW + timedelta(days=2)
+
+    def window() -> list[str]:
+        found = store.stories(since=later - timedelta(hours=1), min_size=1, limit=0, now=later)
+        return [s.title for s in found]
+
+    assert len(store.stories(since=NOW - timedelta(hours=1), min_size=1, limit=0, now=NOW)) == 2
+    assert window() == []
+    # Two days on, Outlet B carries a copy of A's rates article: that story is back in the
+    # window (with its second source), the summit story is not.
+    feed_server.add("/b.xml", body=rss("Outlet B", [SUMMIT_B[1]]))
+    poll(config, store, now=later, all_feeds=True)
+    assert window() == [SUMMIT_A[1]["title"]]
+    (story,) = store.stories(since=later - timedelta(hours=1), min_size=2, limit=0, now=later)
+    assert story.sources == ("Outlet A", "Outlet B")
+    store.close()
