@@ -344,3 +344,24 @@ def test_a_malformed_feed_url_in_the_config_exits_2(tmp_path: Path, runner: CliR
     path.write_text("feeds:\n  - 'http://[::1/feed'\n")
     result = runner.invoke(cli, ["--config", str(path), "poll"])
     assert result.exit_code == 2 and "not a valid URL" in result.stderr
+
+
+def test_shell_completion_as_the_readme_sets_it_up(runner: CliRunner) -> None:
+    script = runner.invoke(
+        cli, [], prog_name="aggregator", env={"_AGGREGATOR_COMPLETE": "bash_source"}
+    )
+    assert script.exit_code == 0 and "_aggregator_completion" in script.stdout
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "_AGGREGATOR_COMPLETE=bash_source aggregator" in readme
+    words = runner.invoke(
+        cli,
+        [],
+        prog_name="aggregator",
+        env={
+            "_AGGREGATOR_COMPLETE": "bash_complete",
+            "COMP_WORDS": "aggregator sto",
+            "COMP_CWORD": "1",
+        },
+    )
+    assert words.exit_code == 0
+    assert set(words.stdout.split()) == {"plain,stories", "plain,story"}
