@@ -520,6 +520,31 @@ def search(app: App, query: str, since: timedelta, limit: int, as_json: bool) ->
 
 # --- reading ----------------------------------------------------------------------------------
 
+
+@cli.command()
+@click.option(
+    "--since", type=SINCE, default="all", show_default=True, help="Stories seen within: 6h, 7d..."
+)
+@pass_app
+def browse(app: App, since: timedelta) -> None:
+    """Read stories interactively: the story list, a story's timeline, an article.
+
+    Keys: enter opens, escape goes back, r marks read or unread, o opens the link in the
+    browser, / searches, f and t filter by feed or tag, u shows only unread, R reloads what
+    cron's polls stored, ? lists every key, q quits.
+
+    \b
+    Example:
+      aggregator browse
+    """
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise click.UsageError("browse needs a terminal; for scripts, use stories or search")
+    from aggregator.browse import browse as run_reader
+
+    with app.store() as store:
+        run_reader(app.config, store, opener=click.launch, since=_window(since))
+
+
 article_option = click.option(
     "--article", "articles", is_flag=True, help="The ids are articles' (else stories')."
 )

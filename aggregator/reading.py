@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .errors import NotFoundError
+from .render import safe_url
 from .store import Store
 
 __all__ = ["link_to_open", "mark"]
@@ -23,16 +24,17 @@ def mark(store: Store, ids: Sequence[int], *, articles: bool, read: bool) -> int
 
 
 def link_to_open(store: Store, id: int, *, article: bool) -> str:
-    """The link to open for an article, or for a story (its first article with a link).
+    """The link to open for an article, or for a story (its first article with a web link).
 
-    What is opened is marked read: the reader has seen it.
+    Only http(s) links: a feed's link may be anything (javascript:, file:). What is opened is
+    marked read: the reader has seen it.
     """
     if article:
-        found = [a for a in store.article_views([id]) if a.url]
+        found = [a for a in store.article_views([id]) if safe_url(a.url)]
     else:
-        found = [a for a in store.story(id).articles if a.url]
+        found = [a for a in store.story(id).articles if safe_url(a.url)]
     if not found:
         what = "article" if article else "story"
-        raise NotFoundError(f"{what} {id} has no link to open")
+        raise NotFoundError(f"{what} {id} has no web link to open")
     store.mark_read([found[0].id], read=True)
     return str(found[0].url)
