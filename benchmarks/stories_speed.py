@@ -3,7 +3,8 @@
 The database is made here, directly in SQLite through the store's own schema: 300 feeds and
 100,000 articles over 30 days, in stories of 1 to 12 articles close in time, as clustering
 leaves them (no clustering happens at read time, so none is needed to measure it). Each
-command runs as a fresh process, --runs times; medians are printed.
+command runs as a fresh process, --runs times; medians are printed, then the same query in
+this process, which leaves out Python's start and the imports.
 
     python benchmarks/stories_speed.py [--articles 100000] [--runs 9] [--keep DIR]
 """
@@ -152,6 +153,17 @@ def main() -> None:
         print(f"{name:<22} {median * 1000:7.0f} ms  (median of {args.runs}; {len(out):,} bytes)")
     median, _ = timed([sys.executable, "-c", "import cli"], args.runs)
     print(f"{'import cli alone':<22} {median * 1000:7.0f} ms")
+    # The query and ranking alone, without the start of a process and its imports.
+    store = open_store(database)
+    for name, window in {"24h": timedelta(hours=24), "30d": timedelta(days=30)}.items():
+        times = []
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            store.stories(since=datetime.now(UTC) - window, min_size=2, limit=20)
+            times.append(time.perf_counter() - started)
+        label = f"Store.stories {name}"
+        print(f"{label:<22} {statistics.median(times) * 1000:7.1f} ms  (in process)")
+    store.close()
 
 
 if __name__ == "__main__":
