@@ -493,7 +493,7 @@ def articles(app: App, query: str | None, since: timedelta, limit: int, as_json:
         if query is None:
             found = store.articles(since=cutoff, limit=limit)
         else:
-            found = store.search(query, since=cutoff, limit=limit)
+            found = store.search(query, since=cutoff, limit=limit, muted=False)
     _show_articles(found, as_json)
 
 

@@ -304,6 +304,8 @@ def _article_cells(article: ArticleView, *, story: bool = False) -> list[Text]:
         Text(article.feed),
         Text(article.title),
     ]
+    if article.muted:  # only a search lists muted articles
+        cells[3].append(" (muted)", style="italic")
     if story:
         cells.append(Text(str(article.story_id or ""), justify="right"))
     if article.read:
@@ -495,13 +497,37 @@ class StoryList(ReaderScreen):
             self.load(fallback=0)  # another list: its top, unless the story is still in it
 
 
-class StoryScreen(ReaderScreen):
-    """One story: what it is, and its articles in time order."""
+class ArticleList(ReaderScreen):
+    """A screen that lists articles: enter opens one, r marks it, o opens its link."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "toggle_read", "Read/unread"),
         Binding("o", "open_link", "Open link"),
     ]
+
+    @property
+    def table(self) -> Table:
+        return self.query_one(Table)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.app.push_screen(ArticleScreen(int(event.row_key.value)))
+
+    def action_toggle_read(self) -> None:
+        article_id = self.table.current_key()
+        if article_id is not None:
+            _toggle_article(self.reader, article_id)
+            self.reload()
+
+    def action_open_link(self) -> None:
+        article_id = self.table.current_key()
+        if article_id is not None:
+            _open_article(self.reader, article_id)
+            self.reload()
+
+
+class StoryScreen(ArticleList):
+    """One story: what it is, and its articles in time order."""
 
     def __init__(self, story_id: int) -> None:
         super().__init__()
@@ -512,10 +538,6 @@ class StoryScreen(ReaderScreen):
         yield Static(id="story", classes="head")
         yield Table(*ARTICLE_COLUMNS, id="timeline")
         yield Footer()
-
-    @property
-    def table(self) -> Table:
-        return self.query_one(Table)
 
     def load(self) -> None:
         story = self.store.story(self.story_id, now=self.reader.now(), recent=self.reader.recent)
@@ -535,30 +557,9 @@ class StoryScreen(ReaderScreen):
         self.query_one("#story", Static).update(head)
         self.table.fill([(a.id, _article_cells(a)) for a in story.articles], fallback=None)
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.app.push_screen(ArticleScreen(int(event.row_key.value)))
 
-    def action_toggle_read(self) -> None:
-        article_id = self.table.current_key()
-        if article_id is not None:
-            _toggle_article(self.reader, article_id)
-            self.reload()
-
-    def action_open_link(self) -> None:
-        article_id = self.table.current_key()
-        if article_id is not None:
-            _open_article(self.reader, article_id)
-            self.reload()
-
-
-class SearchResults(ReaderScreen):
+class SearchResults(ArticleList):
     """Articles matching a search, newest first."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "toggle_read", "Read/unread"),
-        Binding("o", "open_link", "Open link"),
-    ]
 
     def __init__(self, query: str, found: Sequence[ArticleView]) -> None:
         super().__init__()
@@ -573,10 +574,6 @@ class SearchResults(ReaderScreen):
     def first_show(self) -> None:
         self._show()  # the search has just run: its results are fresh
 
-    @property
-    def table(self) -> Table:
-        return self.query_one(Table)
-
     def load(self) -> None:
         self.found = self.store.search(self.query_text, limit=SEARCH_LIMIT)
         self._show()
@@ -585,22 +582,6 @@ class SearchResults(ReaderScreen):
         n = len(self.found)
         self.sub_title = f"search {self.query_text!r}: {_plural(n, 'article')}, newest first"
         self.table.fill([(a.id, _article_cells(a, story=True)) for a in self.found], fallback=None)
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.app.push_screen(ArticleScreen(int(event.row_key.value)))
-
-    def action_toggle_read(self) -> None:
-        article_id = self.table.current_key()
-        if article_id is not None:
-            _toggle_article(self.reader, article_id)
-            self.reload()
-
-    def action_open_link(self) -> None:
-        article_id = self.table.current_key()
-        if article_id is not None:
-            _open_article(self.reader, article_id)
-            self.reload()
 
 
 class ArticleScreen(ReaderScreen):

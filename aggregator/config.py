@@ -306,13 +306,25 @@ def _mute(mute: MuteConfig, feeds: tuple[FeedConfig, ...], base_dir: Path) -> Mu
     for i, term in enumerate(mute.terms):
         if not re.search(r"\w", term):
             raise ConfigError(f"mute.terms[{i}]: {term!r} has no word to look for")
-    by_name: dict[str, str] = {}
+        # The search index keeps only words, and punctuation between them is a space (so
+        # "6.4" or "coast; magnitude" match as written), but a symbol that is part of a name
+        # would vanish: "C++" would mute every "C", "AT&T" every "at T".
+        symbol = re.search(r"[+&#@$%*/\\|<>=~^]", term)
+        if symbol:
+            raise ConfigError(
+                f"mute.terms[{i}]: {term!r}: the search index ignores {symbol.group()!r}, so "
+                "this would mute more than it says; write the words alone"
+            )
+    by_name: dict[str, str | None] = {}
     for feed in feeds:
-        by_name[feed.url] = feed.url
         if feed.title:
-            by_name.setdefault(feed.title.casefold(), feed.url)
+            title = feed.title.casefold()
+            by_name[title] = None if title in by_name else feed.url  # None: two feeds
+        by_name[feed.url] = feed.url
     urls: list[str] = []
     for i, name in enumerate(mute.feeds):
+        if by_name.get(name.strip().casefold(), "") is None:
+            raise ConfigError(f"mute.feeds[{i}]: {name!r} is the title of two feeds: give a URL")
         url = by_name.get(name) or by_name.get(name.strip().casefold())
         if url is None:
             with contextlib.suppress(ConfigError):

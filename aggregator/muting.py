@@ -27,7 +27,8 @@ def rules_key(mute: MuteConfig) -> str:
     """The same text for the same rules however they are written (order, case, spacing)."""
     if not mute.terms and not mute.feeds:
         return ""
-    terms = sorted({" ".join(t.casefold().split()) for t in mute.terms})
+    # lower(), not casefold(): the index folds case but keeps ß, so "Straße" is not "strasse".
+    terms = sorted({" ".join(t.lower().split()) for t in mute.terms})
     return json.dumps({"terms": terms, "feeds": sorted(set(mute.feeds))}, ensure_ascii=False)
 
 

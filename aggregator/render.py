@@ -332,8 +332,8 @@ def render_articles(articles: Sequence[ArticleView]) -> str:
         muted = "  (muted)" if article.muted else ""
         lines.append(f"[{article.id}] {article.title}")
         lines.append(f"      {_when(article.published)}  {article.feed}{story}{muted}")
-        if article.snippet is not None and article.snippet.text:
-            lines += _wrap(article.snippet.text, "      ")  # where a search matched
+        if article.snippet is not None and article.snippet.spans:
+            lines += _wrap(article.snippet.text, "      ")  # where the summary matched
         if article.url:
             lines.append(f"      {article.url}")
     return "\n".join(lines) + "\n"

@@ -945,15 +945,14 @@ class Store:
                    WHERE sa.story_id = stories.id AND a.muted = 0),
                  source_count = ({_SOURCE_COUNT}),
                  seen_at = ({_SEEN_AT}),
-                 -- A story whose every article is muted keeps its times (it shows nowhere).
-                 first_seen = COALESCE((
-                   SELECT MIN(a.published) FROM story_articles sa JOIN articles a
-                   ON a.id = sa.article_id WHERE sa.story_id = stories.id AND a.muted = 0),
-                   first_seen),
-                 last_seen = COALESCE((
-                   SELECT MAX(a.published) FROM story_articles sa JOIN articles a
-                   ON a.id = sa.article_id WHERE sa.story_id = stories.id AND a.muted = 0),
-                   last_seen)
+                 -- Of every article, muted or not: clustering reads them (which stories are
+                 -- still open to articles), and muting must not change where articles go.
+                 first_seen = (
+                   SELECT MIN(a.published) FROM story_articles sa
+                   JOIN articles a ON a.id = sa.article_id WHERE sa.story_id = stories.id),
+                 last_seen = (
+                   SELECT MAX(a.published) FROM story_articles sa
+                   JOIN articles a ON a.id = sa.article_id WHERE sa.story_id = stories.id)
                WHERE id = ?""",
             [story.title, json.dumps(list(story.terms)), ts(now), story_id],
         )
@@ -1284,10 +1283,15 @@ class Store:
             where, params = "a.muted = 0 AND a.first_seen >= :since", {"since": ts(since)}
         return self._article_views(where, params, order="a.published DESC, a.id DESC", limit=limit)
 
-    def search(self, query: str, *, limit: int, since: datetime | None = None) -> list[ArticleView]:
+    def search(
+        self, query: str, *, limit: int, since: datetime | None = None, muted: bool = True
+    ) -> list[ArticleView]:
         """Full-text search over titles and summaries, newest first (news ages fast), each
-        with its matches highlighted. Muted articles are found too: the search names them."""
+        with its matches highlighted. Muted articles are found too unless ``muted`` is false:
+        a search names what it looks for."""
         where, params = "articles_fts MATCH :q", {"q": _fts_query(query)}
+        if not muted:
+            where += " AND a.muted = 0"
         if since is not None:
             where, params = f"{where} AND a.first_seen >= :since", {**params, "since": ts(since)}
         return self._article_views(

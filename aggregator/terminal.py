@@ -84,14 +84,14 @@ def article_table(articles: Sequence[ArticleView]) -> RenderableType:
             parts.append(highlighted(article.title_match, style=style or "bold"))
         else:
             parts.append(Text(article.title, style=style or "bold"))
-        if article.snippet is not None and article.snippet.text:
+        if article.snippet is not None and article.snippet.spans:
             parts.append(highlighted(article.snippet, style="dim"))
         if article.muted:
             parts.append(Text("(muted)", style="dim italic"))
         table.add_row(
             str(article.id),
             _when(article.published),
-            article.feed,
+            Text(article.feed),  # feed text is never markup
             Group(*parts),
             str(article.story_id or "-"),
         )

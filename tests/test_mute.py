@@ -74,6 +74,7 @@ def test_a_muted_term_takes_its_story_out_of_stories_and_digests_and_back(
     assert "Norvania" in digest.stdout  # the rest of the digest is still there
     articles = cli_json(runner, muted, "articles", "--since", "all", "--limit", "0")
     assert not any("Quillon" in a["title"] for a in articles)
+    assert cli_json(runner, muted, "articles", "quillon", "--since", "all") == []
     # Search still finds it, and says it is muted.
     found = cli_json(runner, muted, "search", "Quillon")
     assert found and all(a["muted"] for a in found)
@@ -160,6 +161,11 @@ def test_config_errors_name_the_rule(tmp_path: Path) -> None:
     config = muted_config(tmp_path, {"terms": ["ok", " -- "]})
     with pytest.raises(ConfigError, match=r"mute\.terms\[1\]: .* has no word"):
         load_config(config)
+    for term, symbol in (("C++", "+"), ("AT&T", "&")):  # the index would drop the symbol
+        config = muted_config(tmp_path, {"terms": [term]})
+        with pytest.raises(ConfigError, match=rf"mute\.terms\[0\]: .* ignores '\{symbol}'"):
+            load_config(config)
+    load_config(muted_config(tmp_path, {"terms": ["magnitude 6.4", "O'Neil"]}))  # punctuation
     config = muted_config(tmp_path, {"words": ["x"]})
     with pytest.raises(ConfigError, match=r"mute\.words: unknown key"):
         load_config(config)
@@ -183,3 +189,63 @@ def test_the_rules_key_ignores_order_case_and_spacing_and_queries_are_phrases() 
     assert one != rules_key(MuteConfig(terms=("golf",), feeds=("a", "b")))
     assert mute_query(["world  cup", 'say "x"']) == '"world cup" OR "say ""x"""'
     assert mute_query([]) is None
+
+
+def test_muting_never_changes_where_later_articles_go(
+    tmp_path: Path, runner: CliRunner, feed_server: Any
+) -> None:
+    """A story whose latest article is muted stays open to the next one, as if unmuted."""
+    from datetime import UTC, datetime, timedelta
+
+    from aggregator.pipeline import poll
+    from aggregator.store import open_store
+
+    from .conftest import rss
+
+    start = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+    waves = [
+        (
+            "Port Velm harbour crane collapse injures dock workers",
+            "A harbour crane collapsed at Port Velm, injuring six dock workers.",
+        ),
+        (
+            "Port Velm harbour crane collapse: horoscope for injured dock workers",
+            "Six dock workers hurt when a harbour crane collapsed at Port Velm are in hospital.",
+        ),
+        (
+            "Inquiry opens into Port Velm harbour crane collapse that injured dock workers",
+            "An inquiry opened into the Port Velm harbour crane collapse that hurt six workers.",
+        ),
+    ]
+
+    def placements(name: str, mute: dict[str, Any] | None) -> list[int | None]:
+        folder = tmp_path / name
+        folder.mkdir()
+        urls = [feed_server.add(f"/{name}-{n}.xml", body=rss("Empty", [])) for n in range(3)]
+        text: dict[str, Any] = {
+            "database": str(folder / "db.sqlite"),
+            "feeds": [{"url": u, "title": f"Outlet {n}"} for n, u in enumerate(urls)],
+        }
+        if mute:
+            text["mute"] = mute
+        (folder / "config.yaml").write_text(yaml.safe_dump(text), encoding="utf-8")
+        config = load_config(folder / "config.yaml")
+        store = open_store(config.database)
+        for n, (title, summary) in enumerate(waves):
+            when = start + timedelta(hours=4 * n)
+            item = {
+                "title": title,
+                "link": f"https://outlet{n}.example/{name}/crane",
+                "description": summary,
+                "pubDate": when.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+            }
+            feed_server.add(f"/{name}-{n}.xml", body=rss(f"Outlet {n}", [item]))
+            poll(config, store, now=when, all_feeds=True)
+        found = [a.story_id for a in sorted(store.search("crane", limit=0), key=lambda a: a.id)]
+        store.close()
+        return found
+
+    plain = placements("plain", None)
+    muted = placements("muted", {"terms": ["horoscope"]})
+    assert len(plain) == 3 and len(set(plain)) == 1  # one story
+    assert len(set(muted)) == 1, muted  # the same: the muted article kept the story open

@@ -6,16 +6,19 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
+import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
 from rich.console import Console
 
-from aggregator.models import Highlight
-from aggregator.terminal import MATCH_STYLE, highlighted
+from aggregator.models import ArticleView, Highlight
+from aggregator.terminal import MATCH_STYLE, article_table, highlighted
 
 from .conftest import OFFLINE, offline
 
@@ -69,11 +72,45 @@ def test_a_highlight_styles_exactly_its_spans() -> None:
     text = highlighted(Highlight("the central bank moved", ((4, 16),)))
     spans = [(s.start, s.end, str(s.style)) for s in text.spans]
     assert spans == [(4, 16, MATCH_STYLE)]
-    console = Console(force_terminal=True, color_system="truecolor", width=80)
+    console = Console(force_terminal=True, color_system="standard", width=80)
     with console.capture() as capture:
         console.print(text)
+    assert capture.get().startswith("the \x1b[1;30;43mcentral bank\x1b[0m moved")
+
+
+def test_feed_text_in_a_table_is_never_markup() -> None:
+    article = ArticleView(
+        id=1,
+        title="Headline [b]not bold[/b] [link=javascript:alert(1)]x[/link]",
+        url=None,
+        feed="Daily [/b] News",
+        published=datetime(2026, 11, 24, tzinfo=UTC),
+        first_seen=datetime(2026, 11, 24, tzinfo=UTC),
+        story_id=None,
+    )
+    console = Console(force_terminal=True, width=200)
+    with console.capture() as capture:
+        console.print(article_table([article]))
     out = capture.get()
-    assert "\x1b[" in out and out.index("central") < out.index("\x1b[0m", out.index("central"))
+    assert "Daily [/b] News" in out  # a closing tag that opened nothing: rich would raise
+    assert "Headline [b]not bold[/b] [link=javascript:alert(1)]x[/link]" in out
+    assert "\x1b]8;" not in out  # no terminal hyperlink
+
+
+def test_a_window_limits_search_and_articles_with_a_query(
+    offline_db: Path, runner: CliRunner
+) -> None:
+    everything = search(runner, offline_db, "search", "ceasefire")
+    old = everything[0]["id"]
+    with sqlite3.connect(offline_db) as db:  # seen two days ago
+        db.execute(
+            "UPDATE articles SET first_seen = '2026-01-01T00:00:00+00:00' WHERE id = ?", [old]
+        )
+    db.close()
+    for command in ("search", "articles"):
+        recent = search(runner, offline_db, command, "ceasefire", "--since", "24h")
+        assert [a["id"] for a in recent] == [a["id"] for a in everything if a["id"] != old]
+    assert search(runner, offline_db, "articles", "ceasefire", "--since", "all") == everything
 
 
 def run_on(db: Path, args: list[str], *, terminal: bool) -> str:
@@ -117,5 +154,8 @@ def test_stories_is_a_coloured_table_on_a_terminal_and_plain_text_when_piped(
 
 def test_search_on_a_terminal_highlights_the_matched_words(offline_db: Path) -> None:
     out = run_on(offline_db, ["search", "ceasefire"], terminal=True)
-    # The word comes right after an escape code that starts the match's style.
-    assert "mceasefire" in out.replace("Ceasefire", "ceasefire")
+    # Black on yellow (30;43), the match's style, starts right before each time the word is
+    # shown: in headlines, and in the passages of summaries (dimmed there: 2).
+    found = re.findall(r"\x1b\[([0-9;]*)m[Cc]easefire", out)
+    assert len(found) >= 4 and all(style.endswith("30;43") for style in found), found
+    assert "1;30;43" in found and "1;2;30;43" in found
