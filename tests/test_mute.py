@@ -249,3 +249,20 @@ def test_muting_never_changes_where_later_articles_go(
     muted = placements("muted", {"terms": ["horoscope"]})
     assert len(plain) == 3 and len(set(plain)) == 1  # one story
     assert len(set(muted)) == 1, muted  # the same: the muted article kept the story open
+
+
+def test_a_feed_title_two_feeds_share_must_be_given_as_a_url(tmp_path: Path) -> None:
+    text = {
+        "feeds": [
+            {"url": "https://a.example/rss", "title": "Meridian Wire"},
+            {"url": "https://b.example/rss", "title": "meridian wire"},
+        ],
+        "mute": {"feeds": ["Meridian Wire"]},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(text), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"mute\.feeds\[0\]: 'Meridian Wire' is the title of two"):
+        load_config(path)
+    text["mute"] = {"feeds": ["https://b.example/rss"]}
+    path.write_text(yaml.safe_dump(text), encoding="utf-8")
+    assert load_config(path).mute.feeds == ("https://b.example/rss",)
