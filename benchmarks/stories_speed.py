@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -164,6 +165,29 @@ def main() -> None:
         label = f"Store.stories {name}"
         print(f"{label:<22} {statistics.median(times) * 1000:7.1f} ms  (in process)")
     store.close()
+    mute_cost(database)
+
+
+def mute_cost(database: Path) -> None:
+    """A new mute rule over the whole database (on a copy), then the check each command makes."""
+    from aggregator.config import Config, MuteConfig
+    from aggregator.muting import apply_mute
+
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / "agg.db"
+        shutil.copy(database, copy)
+        store = open_store(copy)
+        config = Config(database=copy, mute=MuteConfig(terms=("ceasefire",)))
+        started = time.perf_counter()
+        changed = apply_mute(store, config, now=datetime.now(UTC))
+        print(
+            f"{'mute: ceasefire':<22} {time.perf_counter() - started:7.2f} s   "
+            f"({changed:,} stories changed)"
+        )
+        started = time.perf_counter()
+        apply_mute(store, config, now=datetime.now(UTC))
+        print(f"{'mute: unchanged rules':<22} {(time.perf_counter() - started) * 1000:7.1f} ms")
+        store.close()
 
 
 if __name__ == "__main__":
