@@ -27,7 +27,7 @@ from .config import Config
 from .errors import AggregatorError
 from .models import ArticleView, StoryView
 from .reading import link_to_open, mark
-from .render import safe_url
+from .render import plural, safe_url
 from .store import Store
 
 __all__ = ["Reader", "browse"]
@@ -258,17 +258,8 @@ def _when(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _plural(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 def _cutoff(now: datetime, window: timedelta | None) -> datetime | None:
-    if window is None:
-        return None
-    try:
-        return now - window
-    except OverflowError:  # a window longer than history (`--since all` as timedelta.max)
-        return None
+    return None if window is None else now - window
 
 
 def _span(window: timedelta) -> str:
@@ -468,7 +459,7 @@ class StoryList(ReaderScreen):
         feeds = self.reader.config.feeds
         tags = sorted({tag for feed in feeds for tag in feed.tags})
         choices = [
-            (tag, tag, _plural(sum(tag in feed.tags for feed in feeds), "feed")) for tag in tags
+            (tag, tag, plural(sum(tag in feed.tags for feed in feeds), "feed")) for tag in tags
         ]
         current = self.reader.story_filter.tag
         self.app.push_screen(
@@ -548,8 +539,8 @@ class StoryScreen(ArticleList):
         head.append("\n")
         head.append_text(_status(story.status))
         head.append(
-            f", {_plural(story.size, 'article')} ({story.unread} unread), "
-            f"{_plural(len(story.sources), 'source')}: {', '.join(story.sources)}\n"
+            f", {plural(story.size, 'article')} ({story.unread} unread), "
+            f"{plural(len(story.sources), 'source')}: {', '.join(story.sources)}\n"
         )
         head.append(f"first seen {_when(story.first_seen)}, last {_when(story.last_seen)} UTC")
         if story.terms:
@@ -580,7 +571,7 @@ class SearchResults(ArticleList):
 
     def _show(self) -> None:
         n = len(self.found)
-        self.sub_title = f"search {self.query_text!r}: {_plural(n, 'article')}, newest first"
+        self.sub_title = f"search {self.query_text!r}: {plural(n, 'article')}, newest first"
         self.table.fill([(a.id, _article_cells(a, story=True)) for a in self.found], fallback=None)
 
 

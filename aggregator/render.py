@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMATS",
+    "plural",
     "render_articles",
     "render_digest",
     "render_eval",
@@ -70,7 +71,8 @@ def _when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _count(n: int, noun: str) -> str:
+def plural(n: int, noun: str) -> str:
+    """ "3 articles", "1 source": a count with its noun."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
@@ -79,7 +81,7 @@ def _sources(story: StoryView, most: int = 6) -> str:
     shown = ", ".join(names[:most]) + (
         f" and {len(names) - most} more" if len(names) > most else ""
     )
-    return f"{_count(len(names), 'source')}: {shown}" if names else "no sources"
+    return f"{plural(len(names), 'source')}: {shown}" if names else "no sources"
 
 
 def _heading(digest: Digest) -> tuple[str, str]:
@@ -97,7 +99,7 @@ def _growth(entry: DigestEntry) -> str | None:
     """ "+2 sources since your last digest" for a story that has grown, else None."""
     if not entry.grown:
         return None
-    return f"+{_count(entry.added_sources, 'source')} since your last digest"
+    return f"+{plural(entry.added_sources, 'source')} since your last digest"
 
 
 # --- digests ----------------------------------------------------------------------------------
@@ -278,7 +280,7 @@ def render_stories(stories: Sequence[StoryView]) -> str:
     lines = []
     for story in stories:
         lines.append(f"[{story.id}] {story.title}")
-        detail = f"{story.status}, {_count(story.size, 'article')}, {_sources(story, most=4)}"
+        detail = f"{story.status}, {plural(story.size, 'article')}, {_sources(story, most=4)}"
         lines += _wrap(detail, "      ")
         if story.terms:
             lines += _wrap("terms: " + ", ".join(story.terms), "      ")
@@ -288,7 +290,7 @@ def render_stories(stories: Sequence[StoryView]) -> str:
 def render_story(story: StoryView, *, why: bool = False) -> str:
     """A story and its timeline; with ``why``, what placed each article in it."""
     lines = [f"[{story.id}] {story.title}"]
-    lines.append(f"{story.status}, {_count(story.size, 'article')}, {_sources(story, most=20)}")
+    lines.append(f"{story.status}, {plural(story.size, 'article')}, {_sources(story, most=20)}")
     lines.append(f"first seen {_when(story.first_seen)}, last seen {_when(story.last_seen)}")
     if story.terms:
         lines.append("terms: " + ", ".join(story.terms))
@@ -357,7 +359,7 @@ def render_feeds(feeds: Sequence[FeedView]) -> str:
         if feed.retry_after:
             lines.append(f"    the server asked us to wait until {_when(feed.retry_after)}")
         if feed.last_error and (feed.error_count or feed.status == "gone"):
-            errors = f"{_count(feed.error_count, 'error')} in a row" if feed.error_count else "gone"
+            errors = f"{plural(feed.error_count, 'error')} in a row" if feed.error_count else "gone"
             at = f" at {_when(feed.last_error_at)}" if feed.last_error_at else ""
             lines += _wrap(f"{errors}; last{at}: {feed.last_error}", "    ")
         success = _when(feed.last_success) if feed.last_success else "never"
@@ -369,11 +371,11 @@ def render_feeds(feeds: Sequence[FeedView]) -> str:
         unchanged = f", {ratio:.0%} not modified" if ratio is not None else ""
         lines.append(
             f"    last success {success}, next due {due}, "
-            f"{_count(feed.item_count, 'item')}{unchanged}"
+            f"{plural(feed.item_count, 'item')}{unchanged}"
         )
     totals = Counter(feed.status for feed in feeds)
     summary = ", ".join(f"{n:,} {status}" for status, n in sorted(totals.items()))
-    lines.append(f"{_count(len(feeds), 'feed')}: {summary}")
+    lines.append(f"{plural(len(feeds), 'feed')}: {summary}")
     return "\n".join(lines) + "\n"
 
 

@@ -390,6 +390,13 @@ class Store:
         row = self._one("SELECT value FROM meta WHERE key = ?", [key])
         return row["value"] if row else None
 
+    def _set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            """INSERT INTO meta (key, value) VALUES (?, ?)
+               ON CONFLICT(key) DO UPDATE SET value = excluded.value""",
+            [key, value],
+        )
+
     # -- feeds --
 
     def sync_feeds(self, feeds: Iterable[FeedConfig], now: datetime) -> None:
@@ -877,11 +884,7 @@ class Store:
                        ON CONFLICT(term) DO UPDATE SET df = df + excluded.df""",
                     [term, inc],
                 )
-            self.db.execute(
-                """INSERT INTO meta (key, value) VALUES ('documents', ?)
-                   ON CONFLICT(key) DO UPDATE SET value = excluded.value""",
-                [str(documents)],
-            )
+            self._set_meta("documents", str(documents))
         return ids
 
     def _new_story(self, founder: int, now: datetime) -> int:
@@ -1102,12 +1105,8 @@ class Store:
                 marks = ",".join("?" * len(chunk))
                 flip = f"UPDATE articles SET muted = 1 - muted WHERE id IN ({marks})"
                 self.db.execute(flip, chunk)
-            for key, value in (("mute_rules", rules), ("muted_through", str(last_item))):
-                self.db.execute(
-                    """INSERT INTO meta (key, value) VALUES (?, ?)
-                       ON CONFLICT(key) DO UPDATE SET value = excluded.value""",
-                    [key, value],
-                )
+            self._set_meta("mute_rules", rules)
+            self._set_meta("muted_through", str(last_item))
         return sorted({r["story_id"] for r in flipped if r["story_id"] is not None})
 
     def mute_is_current(self, rules: str) -> bool:
