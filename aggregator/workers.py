@@ -94,6 +94,9 @@ class _Overtime(BaseException):
     feedparser or in our own parsing) takes it for a problem of the document's."""
 
 
+RETRY = 0.05  # seconds between alarms once a deadline has passed
+
+
 @contextlib.contextmanager
 def _deadline(seconds: float) -> Iterator[None]:
     """Raise _Overtime in this thread once ``seconds`` have passed, by SIGALRM.
@@ -115,7 +118,9 @@ def _deadline(seconds: float) -> Iterator[None]:
 
     previous = signal.signal(signal.SIGALRM, expire)
     started = time.monotonic()
-    outer = signal.setitimer(signal.ITIMER_REAL, seconds)
+    # Again every RETRY after the first: the alarm may land in a garbage collector's callback
+    # or a __del__, where Python reports the exception and drops it.
+    outer = signal.setitimer(signal.ITIMER_REAL, seconds, RETRY)
     try:
         yield
     finally:
