@@ -57,8 +57,8 @@ class App:
     @contextlib.contextmanager
     def store(self) -> Iterator[Store]:
         """The database, with the config's mute rules applied (at once, when they changed)."""
-        from aggregator.muting import apply_mute
         from aggregator.store import open_store
+        from aggregator.stories import apply_mute
 
         store = open_store(self.config.database)
         try:
@@ -415,7 +415,7 @@ def story_merge(app: App, story_ids: tuple[int, ...], as_json: bool) -> None:
     Example:
       aggregator story merge 12 40
     """
-    from aggregator.corrections import merge_stories
+    from aggregator.stories import merge_stories
 
     with app.store() as store:
         found = merge_stories(store, app.config, story_ids, now=_now())
@@ -434,7 +434,7 @@ def story_split(app: App, story_id: int, article_ids: tuple[int, ...], as_json: 
     Example:
       aggregator story split 12 301 302
     """
-    from aggregator.corrections import split_story
+    from aggregator.stories import split_story
 
     with app.store() as store:
         found = split_story(store, app.config, story_id, article_ids, now=_now())
@@ -453,7 +453,7 @@ def story_move(app: App, article_ids: tuple[int, ...], to: int, as_json: bool) -
     Example:
       aggregator story move 301 --to 40
     """
-    from aggregator.corrections import move_articles
+    from aggregator.stories import move_articles
 
     with app.store() as store:
         found = move_articles(store, app.config, article_ids, to=to, now=_now())
@@ -630,7 +630,7 @@ def feeds_list(app: App, as_json: bool) -> None:
     Example:
       aggregator feeds list --json
     """
-    from aggregator.pipeline import feed_report
+    from aggregator.feedreport import feed_report
     from aggregator.render import render_feeds
 
     with app.store() as store:
@@ -669,7 +669,7 @@ def feeds_add(app: App, url: str, title: str | None, tags: tuple[str, ...], no_c
     location = resolve_feed_location(url, Path.cwd())
     found = ""
     if not no_check:
-        from aggregator.pipeline import check_feed
+        from aggregator.fetch_once import check_feed
 
         # A config that does not exist yet is created by the add: check with the defaults.
         polling = app.config.polling if path.exists() else PollingConfig()
@@ -729,8 +729,8 @@ def feeds_import(
     """
     from aggregator.config import PollingConfig, resolve_feed_location
     from aggregator.feedlist import add_feeds_to_file
+    from aggregator.fetch_once import fetch_document
     from aggregator.opml import read_opml
-    from aggregator.pipeline import fetch_document
 
     path = _config_file(app)
     location = resolve_feed_location(source, Path.cwd())

@@ -48,43 +48,19 @@ import heapq
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache
 
 from .config import ClusteringConfig
-from .models import ClusterDoc
+from .models import ClusterDoc, StoredStory, StoryPlacement
 
-__all__ = ["ClusterDoc", "Placement", "StoryClusterer", "StorySummary", "reach"]
+__all__ = ["StoryClusterer", "reach"]
 
 Vector = dict[str, float]
 
 # How many shared terms a placement records.
 _SHARED_TERMS = 5
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where an article went. ``similarity`` is None for the article that began a story.
-
-    ``shared`` holds the terms the article shared with the story when it joined, the ones that
-    carried the similarity first: what ``story --why`` shows.
-    """
-
-    article: int
-    story: int
-    similarity: float | None
-    new_story: bool
-    shared: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class StorySummary:
-    """What a story shows: its most representative headline and its key terms."""
-
-    story: int
-    title: str
-    terms: tuple[str, ...]
 
 
 @dataclass
@@ -253,15 +229,21 @@ class StoryClusterer:
             story.add(doc, vector)
             self._index_terms(story.key, vector)
 
-    def add(self, doc: ClusterDoc) -> Placement:
-        """Place one new article: join the best active story, or begin one."""
+    def add(self, doc: ClusterDoc) -> StoryPlacement:
+        """Place one new article: join the best active story, or begin one.
+
+        The placement's ``similarity`` is None for the article that began a story, and its
+        ``shared_terms`` are the terms that carried the similarity first: what
+        ``story --why`` shows. ``story`` and ``placed_in`` are the key it joined; a later merge
+        in the same run moves it (see ``placement``).
+        """
         self.documents += 1
         vector = self._vector(self._counts(doc))
         scores = self._scores(doc, vector)
         best = max(scores, key=lambda key: (scores[key], -key), default=None)
         if best is None:
             story = self._begin(self._new_key(doc), doc)
-            placement = Placement(doc.key, story.key, None, new_story=True)
+            placement = StoryPlacement(doc.key, story.key, story.key, None)
         else:
             threshold = self.config.merge_threshold
             close = [k for k, s in scores.items() if k != best and s >= threshold]
@@ -269,12 +251,17 @@ class StoryClusterer:
             converged = self._mergeable(best, close)
             story = self._merge([best, *converged]) if converged else self.stories[best]
             shared = self._shared(vector, story)
-            placement = Placement(doc.key, story.key, round(scores[best], 4), False, shared)
+            similarity = round(scores[best], 4)
+            placement = StoryPlacement(doc.key, story.key, story.key, similarity, shared)
         self._count(vector, story)
         story.add(doc, vector)
         self._index_terms(story.key, vector)
         self.touched.add(story.key)
         return placement
+
+    def placement(self, placed: StoryPlacement) -> StoryPlacement:
+        """``placed`` as it stands now: in the story its first one was merged into, if any."""
+        return replace(placed, story=self.resolve(placed.placed_in))
 
     def resolve(self, key: int) -> int:
         """The key of the story that ``key`` now belongs to (itself unless it was merged)."""
@@ -381,7 +368,7 @@ class StoryClusterer:
 
     # -- presenting --
 
-    def summary(self, key: int) -> StorySummary:
+    def summary(self, key: int) -> StoredStory:
         """The headline closest to the centroid, and the centroid's top terms."""
         story = self.stories[key]
         norm = story.norm or 1.0
@@ -394,7 +381,7 @@ class StoryClusterer:
         # A muted article's headline would bring back what the reader muted.
         shown = [m for m in story.members if not m[0].muted] or story.members
         headline = max(shown, key=closeness)[0].title
-        return StorySummary(key, headline, self._top_terms(story.centroid))
+        return StoredStory(key, headline, self._top_terms(story.centroid))
 
     def _top_terms(self, centroid: Vector) -> tuple[str, ...]:
         ranked = sorted(centroid.items(), key=lambda kv: (-kv[1], kv[0]))

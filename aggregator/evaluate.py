@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .cluster import ClusterDoc, StoryClusterer, reach
+from .cluster import StoryClusterer, reach
 from .config import ClusteringConfig
 from .errors import EvalError
+from .models import ClusterDoc
 
 __all__ = ["EvalReport", "LabelledItem", "bcubed", "evaluate", "pairwise", "read_labels"]
 

@@ -23,11 +23,19 @@ from urllib.parse import unquote, urljoin, urlsplit
 import aiohttp
 from yarl import URL
 
+from .config import PollingConfig
 from .errors import FetchError, GoneError, RetryLaterError
 from .models import FetchResult
 from .schedule import http_date
 
-__all__ = ["FetchLimits", "fetch", "make_session", "parse_retry_after"]
+__all__ = [
+    "FetchLimits",
+    "fetch",
+    "fetch_limits",
+    "fetch_session",
+    "make_session",
+    "parse_retry_after",
+]
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
@@ -58,6 +66,18 @@ def make_session(*, user_agent: str, concurrency: int) -> aiohttp.ClientSession:
         # HTTP(S)_PROXY and NO_PROXY as users expect, when set: aiohttp then reads ~/.netrc
         # and the proxy settings on every request, a cost not worth paying without a proxy.
         trust_env=bool(urllib.request.getproxies()),
+    )
+
+
+def fetch_session(polling: PollingConfig) -> aiohttp.ClientSession:
+    """The session the config asks for: its user agent and concurrency."""
+    return make_session(user_agent=polling.user_agent, concurrency=polling.concurrency)
+
+
+def fetch_limits(polling: PollingConfig) -> FetchLimits:
+    """The bounds of one request, as the config sets them."""
+    return FetchLimits(
+        timeout=polling.timeout, max_bytes=polling.max_bytes, max_redirects=polling.max_redirects
     )
 
 

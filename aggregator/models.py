@@ -374,6 +374,11 @@ class StoryPlacement:
     similarity: float | None
     shared_terms: tuple[str, ...] = ()
 
+    @property
+    def new_story(self) -> bool:
+        """Whether the article began its story (nothing it joined had a similarity)."""
+        return self.similarity is None
+
 
 @dataclass(frozen=True)
 class StoredStory:

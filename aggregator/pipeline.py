@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from .cluster import StoryClusterer, prepare, reach
+from .cluster import prepare
 from .config import Config, DedupeConfig, PollingConfig
 from .dedupe import headline_keys, plan_ingest
 from .errors import (
@@ -38,20 +38,16 @@ from .errors import (
     NotAFeedError,
     RetryLaterError,
 )
-from .fetch import FetchLimits, fetch, is_local, make_session
+from .fetch import fetch, fetch_limits, fetch_session, is_local
 from .models import (
     Document,
     FeedOutcome,
     FeedState,
     FeedStatus,
     FeedUpdate,
-    FeedView,
     FetchResult,
     PollReport,
-    StoredStory,
-    StoryPlacement,
 )
-from .muting import apply_mute
 from .schedule import (
     ACTIVITY_WINDOW,
     MAX_RETRY_AFTER,
@@ -60,24 +56,18 @@ from .schedule import (
     next_after_success,
     publishing_gap,
 )
-from .store import Store, open_store
-from .workers import ParserPool, default_workers, read_document
+from .store import Store
+from .stories import cluster_database, cluster_pending
+from .workers import ParserPool, default_workers
 
-__all__ = [
-    "check_feed",
-    "cluster_pending",
-    "feed_report",
-    "fetch_document",
-    "poll",
-    "store_document",
-]
+__all__ = ["HttpSession", "poll", "store_document"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[FeedOutcome], None]
-# An article older than this before the newest one being placed starts its own story instead
-# of making clustering load every story since its date (a feed's archive item, say).
-CATCH_UP = timedelta(days=7)
+# Makes the poll's HTTP session. Called inside the poll's event loop, which an aiohttp session
+# must be made in: so a poll takes a maker rather than a session.
+HttpSession = Callable[[], aiohttp.ClientSession]
 # How long the store's writer lets parsed feeds gather before it commits them together.
 BATCH_WAIT = 0.02
 
@@ -91,11 +81,14 @@ def poll(
     progress: Progress | None = None,
     rng: random.Random | None = None,
     on_start: Callable[[int], None] | None = None,
+    http: HttpSession | None = None,
 ) -> PollReport:
     """Fetch the feeds that are due, store what is new, and cluster it.
 
     One broken feed never stops a poll: each feed ends as a FeedOutcome. ``on_start`` hears
-    how many feeds will be fetched, ``progress`` each feed's outcome as it comes.
+    how many feeds will be fetched, ``progress`` each feed's outcome as it comes. ``http``
+    makes the HTTP session (by default one with the config's user agent and concurrency): the
+    seam where a test swaps the network.
     """
     started = time.perf_counter()
     now = now or datetime.now(UTC)
@@ -106,7 +99,10 @@ def poll(
     warmer = _Warmer()
     try:
         with ParserPool(default_workers(config.polling.parse_workers, len(feeds))) as parser:
-            poller = _Poller(store, config, parser, now, rng or random.Random(), progress, warmer)
+            session = http or (lambda: fetch_session(config.polling))
+            poller = _Poller(
+                store, config, parser, now, rng or random.Random(), progress, warmer, session
+            )
             outcomes = asyncio.run(poller.run(feeds))
             log.info(
                 "fetched and stored %d feeds in %.2f s", len(feeds), time.perf_counter() - started
@@ -174,8 +170,10 @@ class _Poller:
         rng: random.Random,
         progress: Progress | None,
         warmer: _Warmer,
+        http: HttpSession,
     ) -> None:
         self.store = store
+        self.http = http
         self.polling = config.polling
         self.dedupe = config.dedupe
         self.parser = parser
@@ -222,7 +220,7 @@ class _Poller:
             # waiting on the full queue are cancelled and the error ends the poll.
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._write(ready, outcomes))
-                async with _session(self.polling) as http:
+                async with self.http() as http:
                     await asyncio.gather(*(one(http, f) for f in feeds))
                 await ready.put(None)
         except BaseExceptionGroup as errors:
@@ -275,7 +273,7 @@ class _Poller:
                 feed.fetch_url,
                 etag=feed.etag,
                 last_modified=feed.last_modified,
-                limits=_limits(self.polling),
+                limits=fetch_limits(self.polling),
                 now=self.now,
             )
         except FeedError as e:
@@ -514,102 +512,3 @@ def _host(url: str) -> str:
         return urlsplit(url).hostname or ""
     except ValueError:
         return ""
-
-
-def _limits(polling: PollingConfig) -> FetchLimits:
-    return FetchLimits(
-        timeout=polling.timeout, max_bytes=polling.max_bytes, max_redirects=polling.max_redirects
-    )
-
-
-def _session(polling: PollingConfig) -> aiohttp.ClientSession:
-    return make_session(user_agent=polling.user_agent, concurrency=polling.concurrency)
-
-
-def check_feed(url: str, polling: PollingConfig) -> tuple[str | None, int]:
-    """Fetch and parse ``url`` once (for `feeds add`): its title and entry count, or a FeedError."""
-
-    result = _fetch_once(url, polling)
-    document = read_document(url, result.body or b"", result.headers, datetime.now(UTC))
-    return document.title, document.entries
-
-
-def fetch_document(url: str, polling: PollingConfig) -> bytes:
-    """The bytes at ``url`` (a web URL, a file:// URL or a path), fetched once with our limits."""
-    return _fetch_once(url, polling).body or b""
-
-
-def _fetch_once(url: str, polling: PollingConfig) -> FetchResult:
-    async def go() -> FetchResult:
-        async with _session(polling) as http:
-            return await fetch(http, url, limits=_limits(polling))
-
-    result = asyncio.run(go())
-    if result.body is None:  # pragma: no cover - no validators were sent
-        raise FeedError(url, "the server sent no body")
-    return result
-
-
-# --- clustering -------------------------------------------------------------------------------
-
-
-def cluster_database(config: Config, now: datetime) -> int:
-    """``cluster_pending`` on the configured database, opened here: for a worker process."""
-    store = open_store(config.database)
-    try:
-        return cluster_pending(store, config, now=now)
-    finally:
-        store.close()
-
-
-def cluster_pending(store: Store, config: Config, *, now: datetime) -> int:
-    """Place every article not yet in a story; return how many stories changed.
-
-    Works from what is stored, not from this poll's list, so articles stored by a run that died
-    before clustering are placed by the next one. Reading and writing are one transaction, so
-    two runs never place the same articles twice.
-    """
-    with store.transaction():
-        if store.get_meta("recount_terms"):
-            counter = StoryClusterer(config.clustering)
-            store.replace_term_frequencies(counter.story_frequencies(store.clustered()))
-        # Before placing: a story's figures and headline leave out what is muted.
-        apply_mute(store, config, now=now)
-        pending = store.unclustered()
-        if not pending:
-            return 0
-        start = max(pending[0].published, pending[-1].published - CATCH_UP)
-        active = store.active(since=start - reach(config.clustering))
-        clusterer = StoryClusterer(config.clustering, apart=store.stories_apart())
-        vocabulary = clusterer.vocabulary([*pending, *active])
-        clusterer.use_frequencies(store.document_frequencies(vocabulary), store.document_count())
-        clusterer.load(active)
-        placed = [clusterer.add(doc) for doc in pending]
-        # Stories merged later in the run take along the articles placed in them earlier.
-        resolve = clusterer.resolve
-        placements = [
-            StoryPlacement(p.article, resolve(p.story), p.story, p.similarity, p.shared)
-            for p in placed
-        ]
-        new_stories = {
-            p.story: p.article for p in placed if p.new_story and resolve(p.story) == p.story
-        }
-        merged = [(resolve(s), absorbed) for s, absorbed in clusterer.merges if absorbed > 0]
-        summaries = [clusterer.summary(key) for key in sorted(clusterer.touched)]
-        store.save_clustering(
-            placements=placements,
-            new_story_keys=new_stories,
-            merged=merged,
-            stories=[StoredStory(s.story, s.title, s.terms) for s in summaries],
-            df_increments=dict(clusterer.df_increments),
-            documents=clusterer.documents,
-            now=now,
-        )
-    return len(summaries)
-
-
-def feed_report(config: Config, store: Store, *, now: datetime | None = None) -> list[FeedView]:
-    """Every configured feed with its polling state (the config's feeds are synced first)."""
-    now = now or datetime.now(UTC)
-    store.sync_feeds(config.feeds, now)
-    return store.feed_views(now)

@@ -16,7 +16,7 @@ A story label is (replica, story); each distractor is its own story. Items are s
 What is measured, each in a fresh process (spawned, so its peak RSS is its own):
 
 - store: the real path. Articles go in through ``Store.save_poll`` (as a poll stores them) in
-  batches of --batch in time order, and ``pipeline.cluster_pending`` runs after each batch. The
+  batches of --batch in time order, and ``stories.cluster_pending`` runs after each batch. The
   clustering is timed apart from the inserting. Reported per size: clustering seconds in total
   (wall, and CPU of the process); seconds per 1k articles since the previous size (flat means
   the total grows linearly; a single batch's cost swings with how dense the replica is at that
@@ -69,14 +69,20 @@ sys.path.insert(0, str(HERE.parent))
 
 from story_quality import distractors  # noqa: E402
 
-from aggregator.cluster import ClusterDoc, StoryClusterer  # noqa: E402
+from aggregator.cluster import StoryClusterer  # noqa: E402
 from aggregator.config import ClusteringConfig, Config  # noqa: E402
 from aggregator.dedupe import IngestPlan  # noqa: E402
 from aggregator.evaluate import bcubed, read_labels  # noqa: E402
-from aggregator.models import Article, FeedConfig, FeedStatus, FeedUpdate  # noqa: E402
+from aggregator.models import (  # noqa: E402
+    Article,
+    ClusterDoc,
+    FeedConfig,
+    FeedStatus,
+    FeedUpdate,
+)
 from aggregator.normalize import content_hash  # noqa: E402
-from aggregator.pipeline import cluster_pending  # noqa: E402
 from aggregator.store import Store, open_store  # noqa: E402
+from aggregator.stories import cluster_pending  # noqa: E402
 
 ROOT = HERE.parent
 BUDGET_SECONDS = 20.0  # 100k articles clustered through the store

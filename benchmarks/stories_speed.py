@@ -171,7 +171,7 @@ def main() -> None:
 def mute_cost(database: Path) -> None:
     """A new mute rule over the whole database (on a copy), then the check each command makes."""
     from aggregator.config import Config, MuteConfig
-    from aggregator.muting import apply_mute
+    from aggregator.stories import apply_mute
 
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "agg.db"

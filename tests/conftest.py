@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from aggregator.config import Config, load_config
+from aggregator.store import Store, open_store
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 EXAMPLES = ROOT / "examples"
@@ -236,3 +239,9 @@ def offline(runner: CliRunner, db: Path, *args: str) -> Result:
     result = invoke(runner, "--config", str(OFFLINE), "--db", str(db), *args)
     assert result.exit_code == 0, result.output
     return result
+
+
+def opened(path: Path) -> tuple[Config, Store]:
+    """The config at ``path`` (the environment ignored) and its database, opened."""
+    config = load_config(path, environ={})
+    return config, open_store(config.database)

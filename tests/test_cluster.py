@@ -6,8 +6,9 @@ import math
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from aggregator.cluster import ClusterDoc, StoryClusterer, reach
+from aggregator.cluster import StoryClusterer, reach
 from aggregator.config import ClusteringConfig
+from aggregator.models import ClusterDoc
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 CONFIG = ClusteringConfig()

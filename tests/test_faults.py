@@ -142,7 +142,7 @@ def test_kill_9_during_a_poll_leaves_no_partial_rows_and_the_next_run_loses_noth
 def test_kill_9_after_storing_before_clustering_is_caught_up_by_the_next_run(
     two_feeds: Path, tmp_path: Path, feed_server: FeedServer
 ) -> None:
-    crashed = aggregator_process(two_feeds, "poll", kill_in="aggregator.pipeline:cluster_pending")
+    crashed = aggregator_process(two_feeds, "poll", kill_in="aggregator.stories:cluster_pending")
     assert crashed.returncode == -signal.SIGKILL
     assert count(tmp_path, "articles") == 8 and count(tmp_path, "story_articles") == 0
     after = aggregator_process(two_feeds, "poll", "--all")

@@ -33,18 +33,13 @@ from aggregator.normalize import MAX_HTML, html_to_text
 from aggregator.parse import MAX_AUTHOR_BYTES, MAX_TAG_BYTES, harden, parse_feed
 from aggregator.parse import MAX_PARSED_ENTRIES as MAX_PARSED
 from aggregator.pipeline import poll
-from aggregator.store import Store, open_store
+from aggregator.store import Store
 from aggregator.workers import MAX_ENTRIES, ParserPool, read_document
 
-from .conftest import FeedServer, rss
+from .conftest import FeedServer, opened, rss
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
-
-
-def opened(path: Path) -> tuple[Config, Store]:
-    config = load_config(path, environ={})
-    return config, open_store(config.database)
 
 
 def outcome_of(report: PollReport, url: str) -> FeedOutcome:

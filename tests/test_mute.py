@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from aggregator.config import load_config
 from aggregator.errors import ConfigError
-from aggregator.muting import mute_query, rules_key
+from aggregator.stories import mute_query, rules_key
 
 from .conftest import OFFLINE, invoke
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import Config, load_config
 from aggregator.delivery import ALL_TIME, build_digest
 from aggregator.models import FeedStatus, PollReport
-from aggregator.pipeline import cluster_pending, poll
-from aggregator.store import Store, open_store
+from aggregator.pipeline import poll
+from aggregator.store import open_store
+from aggregator.stories import cluster_pending
 
-from .conftest import FeedServer, etag_of, rss
+from .conftest import FeedServer, etag_of, opened, rss
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -52,11 +52,6 @@ SUMMIT_B = [
         "pubDate": "Tue, 24 Nov 2026 10:05:00 +0000",
     },
 ]
-
-
-def opened(path: Path) -> tuple[Config, Store]:
-    config = load_config(path, environ={})
-    return config, open_store(config.database)
 
 
 def status_by_path(report: PollReport) -> dict[str, FeedStatus]:
@@ -194,78 +189,6 @@ def test_one_broken_feed_never_stops_a_poll(
     views = {v.url.rsplit("/", 1)[1]: v for v in store.feed_views(NOW)}
     assert views["err"].error_count == 1 and "HTTP 500" in (views["err"].last_error or "")
     assert "HTML page" in (views["html"].last_error or "")
-
-
-def test_failing_feed_backs_off_then_recovers(
-    feed_server: FeedServer, write_config: Callable[..., Path]
-) -> None:
-    feed_server.add("/flaky", status=500)
-    path = write_config([feed_server.url("/flaky")])
-    config, store = opened(path)
-    poll(config, store, now=NOW, rng=random.Random(0))
-    first_due = store.feeds()[0].next_due
-    poll(config, store, now=NOW + timedelta(hours=3), all_feeds=True, rng=random.Random(0))
-    second = store.feeds()[0]
-    assert second.error_count == 2
-    assert second.next_due - (NOW + timedelta(hours=3)) > first_due - NOW  # backing off
-    body = rss("Flaky", SUMMIT_A)
-    feed_server.add("/flaky", body=body)
-    poll(config, store, now=NOW + timedelta(hours=6), all_feeds=True)
-    healed = store.feeds()[0]
-    assert healed.error_count == 0 and healed.status == FeedStatus.OK
-
-
-def test_gone_feed_is_disabled_even_for_all(
-    feed_server: FeedServer, write_config: Callable[..., Path]
-) -> None:
-    feed_server.add("/gone", status=410)
-    path = write_config([feed_server.url("/gone")])
-    config, store = opened(path)
-    assert poll(config, store, now=NOW).outcomes[0].status == FeedStatus.GONE
-    assert poll(config, store, now=NOW + timedelta(days=2), all_feeds=True).outcomes == ()
-    assert len(feed_server.hits("/gone")) == 1
-
-
-def test_retry_after_holds_even_for_all(
-    feed_server: FeedServer, write_config: Callable[..., Path]
-) -> None:
-    feed_server.add("/busy", status=429, headers={"Retry-After": "7200"})
-    path = write_config([feed_server.url("/busy")])
-    config, store = opened(path)
-    poll(config, store, now=NOW)
-    assert poll(config, store, now=NOW + timedelta(hours=1), all_feeds=True).outcomes == ()
-    assert len(poll(config, store, now=NOW + timedelta(hours=3), all_feeds=True).outcomes) == 1
-
-
-def test_permanent_redirect_is_persisted(
-    feed_server: FeedServer, write_config: Callable[..., Path]
-) -> None:
-    body = rss("Moved", SUMMIT_A)
-    new = feed_server.add("/new.xml", body=body)
-    feed_server.add("/old.xml", status=301, headers={"Location": "/new.xml"})
-    path = write_config([feed_server.url("/old.xml")])
-    config, store = opened(path)
-    poll(config, store, now=NOW)
-    assert store.feeds()[0].effective_url == new
-    poll(config, store, now=NOW + timedelta(hours=2), all_feeds=True)
-    assert len(feed_server.hits("/old.xml")) == 1
-    assert len(feed_server.hits("/new.xml")) == 2
-
-
-def test_network_down_does_not_count_against_feeds(write_config: Callable[..., Path]) -> None:
-    # Two loopback addresses, nothing listening: every host fails before answering.
-    path = write_config(["http://127.0.0.1:9/a.xml", "http://127.0.0.2:9/b.xml"])
-    config, store = opened(path)
-    report = poll(config, store, now=NOW)
-    assert len(report.failed) == 2
-    assert all(f.error_count == 0 and f.last_error for f in store.feeds())
-
-
-def test_one_dead_host_counts_against_its_feeds(write_config: Callable[..., Path]) -> None:
-    path = write_config(["http://127.0.0.1:9/a.xml", "http://127.0.0.1:9/b.xml"])
-    config, store = opened(path)
-    poll(config, store, now=NOW)
-    assert [f.error_count for f in store.feeds()] == [1, 1]
 
 
 def test_articles_stored_but_not_clustered_are_clustered_later(
@@ -538,3 +461,54 @@ def test_a_story_is_in_the_window_of_its_latest_sighting_a_copy_included(
     (story,) = store.stories(since=later - timedelta(hours=1), min_size=2, limit=0, now=later)
     assert story.sources == ("Outlet A", "Outlet B")
     store.close()
+
+
+def test_a_poll_takes_its_http_session_from_the_caller(
+    feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    """The seam where a test swaps the network: here, names that exist nowhere resolve to the
+    loopback server, and the feed is fetched with the caller's session and its headers."""
+    import socket
+
+    import aiohttp
+    from aiohttp.abc import AbstractResolver, ResolveResult
+
+    class Loopback(AbstractResolver):
+        async def resolve(
+            self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+        ) -> list[ResolveResult]:
+            return [
+                ResolveResult(
+                    hostname=host,
+                    host="127.0.0.1",
+                    port=port,
+                    family=socket.AF_INET,
+                    proto=0,
+                    flags=socket.AI_NUMERICHOST,
+                )
+            ]
+
+        async def close(self) -> None:
+            pass
+
+    made: list[aiohttp.ClientSession] = []
+
+    def session() -> aiohttp.ClientSession:
+        made.append(
+            aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(resolver=Loopback()),
+                headers={"User-Agent": "swapped-network-test"},
+            )
+        )
+        return made[-1]
+
+    feed_server.add("/wire.xml", body=rss("Wire", SUMMIT_A))
+    port = feed_server.httpd.server_address[1]
+    config, store = opened(write_config([f"http://wire.invalid:{port}/wire.xml"]))
+    report = poll(config, store, now=NOW, http=session)
+    assert [o.status for o in report.outcomes] == [FeedStatus.OK]
+    assert report.new_articles == len(SUMMIT_A)
+    [request] = feed_server.hits("/wire.xml")
+    assert request.headers["host"] == f"wire.invalid:{port}"
+    assert request.headers["user-agent"] == "swapped-network-test"
+    assert len(made) == 1 and made[0].closed  # made inside the poll, and closed by it

@@ -20,24 +20,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aggregator.config import Config, load_config
+from aggregator.config import load_config
 from aggregator.errors import ParseError
 from aggregator.models import FeedOutcome, FeedStatus, FeedView, PollReport
 from aggregator.pipeline import poll
 from aggregator.store import Store, open_store
 from aggregator.workers import ParserPool
 
-from .conftest import FeedServer, Request, rss, serving
+from .conftest import FeedServer, Request, opened, rss, serving
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-
-
-def opened(path: Path) -> tuple[Config, Store]:
-    config = load_config(path, environ={})
-    return config, open_store(config.database)
 
 
 def http_date(when: datetime) -> str:
@@ -465,6 +460,13 @@ def test_the_network_down_counts_against_no_feed_however_often(
             assert "cannot connect" in (view.last_error or "")
             assert view.next_due is not None
             assert view.next_due - now <= 1.1 * HOUR  # no backoff: one interval each time
+
+
+def test_one_dead_host_counts_against_its_feeds(write_config: Callable[..., Path]) -> None:
+    path = write_config(["http://127.0.0.1:9/a.xml", "http://127.0.0.1:9/b.xml"])
+    config, store = opened(path)
+    poll(config, store, now=NOW)
+    assert [f.error_count for f in store.feeds()] == [1, 1]
 
 
 def test_dead_hosts_count_when_another_server_answered(

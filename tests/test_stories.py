@@ -16,14 +16,13 @@ from click.testing import CliRunner
 
 from aggregator.cluster import StoryClusterer
 from aggregator.config import ClusteringConfig, Config
-from aggregator.corrections import merge_stories, move_articles, split_story
 from aggregator.dedupe import IngestPlan
 from aggregator.errors import CorrectionError, NotFoundError
 from aggregator.models import Article, ClusterDoc, FeedConfig, FeedStatus, FeedUpdate
-from aggregator.pipeline import cluster_pending
 from aggregator.ranking import StoryFigures, rank, story_status
 from aggregator.render import render_story
 from aggregator.store import open_store
+from aggregator.stories import cluster_pending, merge_stories, move_articles, split_story
 from cli import cli
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
