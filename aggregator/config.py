@@ -80,7 +80,7 @@ class ClusteringConfig:
 
 @dataclass(frozen=True)
 class DedupeConfig:
-    """How copies of one article from several feeds are recognised (see README, Dedup)."""
+    """How copies of one article from several feeds are recognised (see docs/dedup.md)."""
 
     near_duplicates: bool = True  # fold republished copies whose headline differs a little
     window: timedelta = timedelta(days=3)  # how far apart a copy and its original may be

@@ -60,7 +60,7 @@ MAX_SUMMARY = 4000
 
 
 def canonical_url(url: str | None, base: str | None = None) -> str | None:
-    """The form of a link that identifies its page: see README, "Canonical URLs"."""
+    """The form of a link that identifies its page: see docs/how-it-works.md, "Canonical URLs"."""
     if not url:
         return None
     try:

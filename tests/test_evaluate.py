@@ -16,7 +16,7 @@ from cli import cli
 
 from .conftest import shared_path
 
-# The dev-set B3-F1 that the default configuration reaches (measured, see README), less a
+# The dev-set B3-F1 that the default configuration reaches (measured, see docs/stories.md), less a
 # small margin for floating-point noise. The test fails if a change makes stories worse.
 DEV_B3_F1_FLOOR = 0.90  # measured: 0.917
 

@@ -1,7 +1,7 @@
 """Hostile feeds: what the web throws at a poll, each against a real server on loopback.
 
-Every test here is a row of the README's "What aggregator survives" table (the table names
-tests in other modules too). The faults that need a real process (kill -9, a full disk, a
+Every test here is a row of the "What aggregator survives" table in docs/survival.md (the table
+names tests in other modules too). The faults that need a real process (kill -9, a full disk, a
 locked database) are in tests/test_faults.py.
 """
 
