@@ -282,7 +282,7 @@ class Digest:
 
 
 class DeliveryOutcome(StrEnum):
-    """What happened to one recipient's digest in a run."""
+    """How one recipient's digest went in a run (``Delivery.outcome``)."""
 
     SENT = "sent"
     RESENT = "resent"  # a digest from the outbox that an earlier run could not send

@@ -1,5 +1,7 @@
-"""What a user asks for, shared by the CLI and the reader: digest formats, time windows, search
-words. Standard library only, so the CLI can import it at start-up and `--help` stays fast."""
+"""What a user may ask for, checked the same in the CLI and the reader: formats, windows, words.
+
+Standard library only, so the CLI can import it at start-up and `--help` stays fast.
+"""
 
 from __future__ import annotations
 
