@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from aggregator.errors import AggregatorError, ConfigError, LockedError
+from aggregator.options import ALL_TIME, DIGEST_FORMATS, check_query, cutoff
 
 if TYPE_CHECKING:
     from aggregator.config import Config
-    from aggregator.models import ArticleView, Digest, FeedConfig, StoryView
+    from aggregator.models import ArticleView, Delivery, Digest, FeedConfig, StoryView
     from aggregator.store import Store
 
 EXIT_CODES = """\b
@@ -106,7 +107,7 @@ class Since(click.ParamType):
         if isinstance(value, timedelta) or value is None:
             return value
         if str(value).strip().lower() == "all":
-            return ALL
+            return ALL_TIME
         from aggregator.config import parse_duration
 
         try:
@@ -115,12 +116,7 @@ class Since(click.ParamType):
             self.fail(str(e).removeprefix("--since: ") + ", or all", param, ctx)
 
 
-ALL = timedelta.max  # --since all (the same value as aggregator.delivery.ALL_TIME)
 SINCE = Since()
-
-
-def _window(value: timedelta | None) -> timedelta | None:
-    return None if value is ALL else value
 
 
 def _print_json(value: Any) -> None:
@@ -141,7 +137,7 @@ COUNT = click.IntRange(0)  # --limit: 0 means no limit
 format_option = click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "markdown", "html"]),
+    type=click.Choice(DIGEST_FORMATS),
     help="Format of a printed digest [default: digest.format].",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
@@ -315,7 +311,7 @@ def stories(
     """
     with app.store() as store:
         found = store.stories(
-            since=_cutoff(_window(since)),
+            since=cutoff(_now(), since),
             min_size=min_size,
             limit=limit,
             recent=app.config.clustering.quiet_after,
@@ -464,17 +460,13 @@ def _corrected(app: App, found: StoryView, as_json: bool, done: str) -> None:
     if as_json:
         _print_json(found.to_json())
     else:
-        app.say(f"{done}: [{found.id}] {found.title} ({_plural(found.size, 'article')})")
+        from aggregator.render import plural
 
-
-def _words(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not value.split():
-        raise click.BadParameter("give at least one word to search for")
-    return value
+        app.say(f"{done}: [{found.id}] {found.title} ({plural(found.size, 'article')})")
 
 
 @cli.command()
-@click.argument("query", required=False, callback=_words)
+@click.argument("query", required=False)
 @click.option("--since", type=SINCE, default="24h", show_default=True, help="6h, 7d, all...")
 @click.option("--limit", default=50, show_default=True, type=COUNT, help="How many; 0 for all.")
 @json_option
@@ -488,17 +480,19 @@ def articles(app: App, query: str | None, since: timedelta, limit: int, as_json:
       aggregator articles --since 2h --json
       aggregator articles ceasefire --since 7d
     """
+    if query is not None:
+        check_query(query)
     with app.store() as store:
-        cutoff = _cutoff(_window(since))
+        start = cutoff(_now(), since)
         if query is None:
-            found = store.articles(since=cutoff, limit=limit)
+            found = store.articles(since=start, limit=limit)
         else:
-            found = store.search(query, since=cutoff, limit=limit, muted=False)
+            found = store.search(query, since=start, limit=limit, muted=False)
     _show_articles(found, as_json)
 
 
 @cli.command()
-@click.argument("query", callback=_words)
+@click.argument("query")
 @click.option("--since", type=SINCE, default="all", show_default=True, help="6h, 7d, all...")
 @click.option("--limit", default=50, show_default=True, type=COUNT, help="How many; 0 for all.")
 @json_option
@@ -513,8 +507,9 @@ def search(app: App, query: str, since: timedelta, limit: int, as_json: bool) ->
     Example:
       aggregator search "central bank"
     """
+    check_query(query)
     with app.store() as store:
-        found = store.search(query, since=_cutoff(_window(since)), limit=limit)
+        found = store.search(query, since=cutoff(_now(), since), limit=limit)
     _show_articles(found, as_json)
 
 
@@ -542,7 +537,9 @@ def browse(app: App, since: timedelta) -> None:
     from aggregator.browse import browse as run_reader
 
     with app.store() as store:
-        run_reader(app.config, store, opener=click.launch, since=_window(since))
+        # The reader takes None for all time, and names the window it shows.
+        window = None if since == ALL_TIME else since
+        run_reader(app.config, store, opener=click.launch, since=window)
 
 
 article_option = click.option(
@@ -581,10 +578,11 @@ def unread(app: App, ids: tuple[int, ...], articles: bool) -> None:
 
 def _mark(app: App, ids: tuple[int, ...], *, articles: bool, read: bool) -> None:
     from aggregator.reading import mark
+    from aggregator.render import plural
 
     with app.store() as store:
         changed = mark(store, ids, articles=articles, read=read)
-    app.say(f"{_plural(changed, 'article')} marked {'read' if read else 'unread'}")
+    app.say(f"{plural(changed, 'article')} marked {'read' if read else 'unread'}")
 
 
 @cli.command(name="open")
@@ -664,6 +662,7 @@ def feeds_add(app: App, url: str, title: str | None, tags: tuple[str, ...], no_c
     from aggregator.config import PollingConfig, resolve_feed_location
     from aggregator.feedlist import add_feed_to_file
     from aggregator.models import FeedConfig
+    from aggregator.render import plural
 
     path = _config_file(app)
     location = resolve_feed_location(url, Path.cwd())
@@ -674,7 +673,7 @@ def feeds_add(app: App, url: str, title: str | None, tags: tuple[str, ...], no_c
         # A config that does not exist yet is created by the add: check with the defaults.
         polling = app.config.polling if path.exists() else PollingConfig()
         feed_title, count = check_feed(location, polling)
-        found = f": {feed_title or 'untitled'}, {count} item{'' if count == 1 else 's'}"
+        found = f": {feed_title or 'untitled'}, {plural(count, 'item')}"
     add_feed_to_file(path, FeedConfig(url=location, title=title, tags=tags))
     app.say(f"Added {location}{found} (to {path})")
 
@@ -698,11 +697,6 @@ def feeds_remove(app: App, url: str) -> None:
 
 def _feed_json(feed: FeedConfig) -> dict[str, Any]:
     return {"url": feed.url, "title": feed.title, "tags": list(feed.tags)}
-
-
-def _plural(count: int, noun: str) -> str:
-    many = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
-    return f"{count:,} {noun if count == 1 else many}"
 
 
 @feeds.command("import")
@@ -731,6 +725,7 @@ def feeds_import(
     from aggregator.feedlist import add_feeds_to_file
     from aggregator.fetch_once import fetch_document
     from aggregator.opml import read_opml
+    from aggregator.render import plural
 
     path = _config_file(app)
     location = resolve_feed_location(source, Path.cwd())
@@ -756,7 +751,7 @@ def feeds_import(
             app.say(f"+ {feed.url}  {feed.title or ''}{labels}".rstrip())
     verb = "Would import" if dry_run else "Imported"
     app.say(
-        f"{verb} {_plural(len(added), 'feed')} ({len(present):,} already present, "
+        f"{verb} {plural(len(added), 'feed')} ({len(present):,} already present, "
         f"{len(listing.skipped):,} skipped) to {path}"
     )
 
@@ -780,6 +775,7 @@ def feeds_export(app: App, output: TextIO | None) -> None:
       aggregator feeds export -o subscriptions.opml
     """
     from aggregator.opml import render_opml
+    from aggregator.render import plural
 
     configured = app.config.feeds
     document = render_opml(configured, title="aggregator subscriptions", now=_now())
@@ -787,7 +783,7 @@ def feeds_export(app: App, output: TextIO | None) -> None:
         click.echo(document, nl=False)
     else:
         output.write(document)
-        app.say(f"Exported {_plural(len(configured), 'feed')} to {output.name}", err=True)
+        app.say(f"Exported {plural(len(configured), 'feed')} to {output.name}", err=True)
 
 
 # --- digest and eval --------------------------------------------------------------------------
@@ -805,7 +801,8 @@ def _deliver(
     show_empty: bool = True,
 ) -> None:
     from aggregator.delivery import mail_digests, print_digest
-    from aggregator.render import render_digest
+    from aggregator.models import DeliveryOutcome
+    from aggregator.render import plural, render_digest
 
     config = app.config
     fmt = fmt or config.digest.format
@@ -816,37 +813,28 @@ def _deliver(
         else:
             app.say("Nothing new since the last digest.", err=True)
 
-    with app.store() as store:
-        if printed or (config.email is None and not to):
-            print_digest(config, store, write, since=since, limit=limit, dry_run=dry_run)
-            return
-        deliveries = mail_digests(config, store, to=to, since=since, limit=limit, dry_run=dry_run)
-    failed = []
-    for delivery in deliveries:
-        if delivery.outcome == "preview" and delivery.digest is not None:
+    def say(delivery: Delivery) -> None:
+        # A failed one says nothing here: mail_digests raises DeliveryError naming them all.
+        if delivery.outcome == DeliveryOutcome.PREVIEW and delivery.digest is not None:
             click.echo(f"To: {delivery.recipient}\nSubject: {delivery.subject}\n")
             write(delivery.digest)
             if delivery.error:
                 click.echo(f"note: {delivery.error}", err=True)
-        elif delivery.outcome == "failed":
-            failed.append(delivery)
-        elif delivery.outcome in ("sent", "resent"):
-            again = " (from the outbox)" if delivery.outcome == "resent" else ""
+        elif delivery.outcome in (DeliveryOutcome.SENT, DeliveryOutcome.RESENT):
+            again = " (from the outbox)" if delivery.outcome == DeliveryOutcome.RESENT else ""
             app.say(
-                f"Mailed a digest of {_plural(delivery.stories, 'story')} to "
+                f"Mailed a digest of {plural(delivery.stories, 'story')} to "
                 f"{delivery.recipient}{again}",
                 err=True,
             )
-        else:
+        elif delivery.outcome == DeliveryOutcome.NOTHING_NEW:
             app.say(f"Nothing new for {delivery.recipient}: no mail sent", err=True)
-    if failed:
-        from aggregator.errors import DeliveryError
 
-        reasons = "; ".join(f"{d.recipient}: {d.error}" for d in failed)
-        raise DeliveryError(
-            f"{_plural(len(failed), 'digest')} not sent, kept in the outbox for the next run. "
-            + reasons
-        )
+    with app.store() as store:
+        if printed or (config.email is None and not to):
+            print_digest(config, store, write, since=since, limit=limit, dry_run=dry_run)
+            return
+        mail_digests(config, store, to=to, since=since, limit=limit, dry_run=dry_run, report=say)
 
 
 @cli.command()
@@ -930,10 +918,6 @@ def eval_command(app: App, labels: Path, as_json: bool, assignments: Path | None
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _cutoff(window: timedelta | None) -> datetime | None:
-    return _now() - window if window is not None else None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,9 +26,11 @@ from textual.widgets.option_list import Option
 from .config import Config
 from .errors import AggregatorError
 from .models import ArticleView, StoryView
+from .options import check_query, cutoff
 from .reading import link_to_open, mark
-from .render import plural, safe_url
+from .render import plural, safe_url, when
 from .store import Store
+from .terminal import status_text
 
 __all__ = ["Reader", "browse"]
 
@@ -40,7 +42,6 @@ SEARCH_LIMIT = 200
 # something to read, and hiding it would leave it reachable only by search.
 MIN_SIZE = 1
 
-STATUS_STYLES = {"new": "bold green", "growing": "bold yellow", "quiet": "steel_blue"}
 UNREAD_MARK = "●"
 
 HELP = """\
@@ -190,7 +191,7 @@ class Reader(App[None]):
         if query is None:
             return
         with self.reporting():
-            found = self.store.search(query, limit=SEARCH_LIMIT)
+            found = self.store.search(check_query(query), limit=SEARCH_LIMIT)
             if not found:
                 self.notify(f"No articles match {query!r}.", markup=False)
                 return
@@ -254,14 +255,6 @@ class Table(DataTable[Text]):
             self.update_cell(str(id), key, cell)
 
 
-def _when(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _cutoff(now: datetime, window: timedelta | None) -> datetime | None:
-    return None if window is None else now - window
-
-
 def _span(window: timedelta) -> str:
     seconds = int(window.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -270,14 +263,10 @@ def _span(window: timedelta) -> str:
     return f"{seconds}s"
 
 
-def _status(status: str) -> Text:
-    return Text(status, style=STATUS_STYLES.get(status, ""))
-
-
 def _story_cells(story: StoryView) -> list[Text]:
     cells = [
         Text(str(story.unread) if story.unread else "", justify="right"),
-        _status(story.status),
+        status_text(story.status),
         Text(str(len(story.sources)), justify="right"),
         Text(str(story.size), justify="right"),
         Text(story.title),  # a Text, never markup: a headline's brackets are the outlet's
@@ -291,7 +280,7 @@ def _story_cells(story: StoryView) -> list[Text]:
 def _article_cells(article: ArticleView, *, story: bool = False) -> list[Text]:
     cells = [
         Text("" if article.read else UNREAD_MARK, style="bold"),
-        Text(_when(article.published)),
+        Text(when(article.published)),
         Text(article.feed),
         Text(article.title),
     ]
@@ -307,7 +296,7 @@ def _article_cells(article: ArticleView, *, story: bool = False) -> list[Text]:
 
 ARTICLE_COLUMNS = (
     ("read", " "),
-    ("time", "time (UTC)"),
+    ("time", "time"),
     ("outlet", "outlet"),
     ("title", "headline"),
 )
@@ -392,7 +381,7 @@ class StoryList(ReaderScreen):
         reader = self.reader
         wanted = reader.story_filter
         stories = self.store.stories(
-            since=_cutoff(reader.now(), reader.since),
+            since=cutoff(reader.now(), reader.since),
             min_size=MIN_SIZE,
             limit=STORY_LIMIT,
             now=reader.now(),
@@ -405,9 +394,9 @@ class StoryList(ReaderScreen):
         reader.changed_stories.clear()  # every row is fresh now
         self.table.fill([(s.id, _story_cells(s)) for s in stories], fallback=fallback)
         window = f"first seen in the last {_span(reader.since)}" if reader.since else "all time"
-        top = f"top {len(stories)}" if len(stories) == STORY_LIMIT else str(len(stories))
-        noun = "story" if len(stories) == 1 else "stories"
-        self.sub_title = f"{wanted.describe()}, {window}: {top} {noun}"
+        count = plural(len(stories), "story")
+        shown = f"top {count}" if len(stories) == STORY_LIMIT else count
+        self.sub_title = f"{wanted.describe()}, {window}: {shown}"
 
     def resumed(self) -> None:
         with self.reader.reporting():
@@ -537,12 +526,12 @@ class StoryScreen(ArticleList):
         head = Text()
         head.append(story.title, style="bold")
         head.append("\n")
-        head.append_text(_status(story.status))
+        head.append_text(status_text(story.status))
         head.append(
             f", {plural(story.size, 'article')} ({story.unread} unread), "
             f"{plural(len(story.sources), 'source')}: {', '.join(story.sources)}\n"
         )
-        head.append(f"first seen {_when(story.first_seen)}, last {_when(story.last_seen)} UTC")
+        head.append(f"first seen {when(story.first_seen)}, last {when(story.last_seen)}")
         if story.terms:
             head.append("\nterms: " + ", ".join(story.terms))
         self.query_one("#story", Static).update(head)
@@ -600,7 +589,7 @@ class ArticleScreen(ReaderScreen):
         )
         body = Text()
         body.append(article.title, style="bold")
-        body.append(f"\n{article.feed}, {_when(article.published)} UTC, ")
+        body.append(f"\n{article.feed}, {when(article.published)}, ")
         body.append("read" if article.read else "unread", style="dim" if article.read else "bold")
         body.append("\n")
         if article.url:

@@ -17,15 +17,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import getaddresses
+from functools import cache
 from pathlib import Path
-from typing import Any
+from types import NoneType, UnionType
+from typing import Any, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
-import click
 import yaml
 
 from .errors import ConfigError
 from .models import FeedConfig
+from .options import DIGEST_FORMATS
 
 __all__ = [
     "SUBJECT_FIELDS",
@@ -36,6 +38,7 @@ __all__ = [
     "EmailConfig",
     "MuteConfig",
     "PollingConfig",
+    "config_dir",
     "default_config_path",
     "load_config",
     "mail_address",
@@ -144,12 +147,21 @@ class Config:
     path: Path | None = None  # the file it came from, if any
 
 
+def config_dir() -> Path:
+    """The user's config directory for aggregator, by the XDG rule: ``$XDG_CONFIG_HOME``, or
+    ``~/.config`` when that is unset, empty or relative; then ``aggregator``."""
+    base = os.environ.get("XDG_CONFIG_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.expanduser("~/.config")
+    return Path(base) / "aggregator"
+
+
 def default_config_path() -> Path:
-    """``./config.yaml`` when present, else the user's config directory."""
+    """``./config.yaml`` when present, else ``config.yaml`` in the user's config directory."""
     local = Path("config.yaml")
     if local.is_file():
         return local
-    return Path(click.get_app_dir("aggregator")) / "config.yaml"
+    return config_dir() / "config.yaml"
 
 
 _DURATION = re.compile(r"^\s*(\d{1,12}(?:\.\d{1,6})?)\s*([smhdw]?)\s*$", re.ASCII)
@@ -206,7 +218,7 @@ def load_config(
             raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     elif explicit:
         raise ConfigError(f"{path}: no such config file")
-    base_dir = path.resolve().parent if path.is_file() else Path(click.get_app_dir("aggregator"))
+    base_dir = path.resolve().parent if path.is_file() else config_dir()
     raw = _apply_env(dict(raw), environ)
     config = _build(raw, base_dir)
     config = dataclasses.replace(config, path=path if path.is_file() else None)
@@ -398,6 +410,7 @@ def _section(name: str, value: Any) -> Any:
     if not isinstance(value, dict):
         raise ConfigError(f"{name}: expected a mapping of settings")
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    types = _field_types(cls)
     # YAML key -> dataclass field
     keys = {_YAML_NAME.get((name, f), f): f for f in fields}
     kwargs: dict[str, Any] = {}
@@ -405,7 +418,7 @@ def _section(name: str, value: Any) -> Any:
         key = str(key)
         if key not in keys:
             raise _unknown(key, f"{name}.{key}", set(keys))
-        kwargs[keys[key]] = _coerce(f"{name}.{key}", fields[keys[key]], item)
+        kwargs[keys[key]] = _coerce(f"{name}.{key}", types[keys[key]], item)
     missing = [
         key
         for key, f in keys.items()
@@ -418,43 +431,48 @@ def _section(name: str, value: Any) -> Any:
     return cls(**kwargs)
 
 
-def _coerce(where: str, f: dataclasses.Field[Any], value: Any) -> Any:
-    kind = str(f.type)
-    if "timedelta" in kind:
+@cache
+def _field_types(cls: type) -> dict[str, Any]:
+    """Each field's type, resolved from its annotation (a string, under PEP 563)."""
+    return get_type_hints(cls)
+
+
+def _coerce(where: str, kind: Any, value: Any) -> Any:
+    """``value`` from YAML or the environment as the field's type ``kind``, or a ConfigError."""
+    optional = get_origin(kind) is UnionType and NoneType in get_args(kind)
+    if optional:
+        (kind,) = (arg for arg in get_args(kind) if arg is not NoneType)
+        if value is None:
+            return None
+    if kind is timedelta:
         if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
-            if "None" in kind:
+            if optional:
                 return None
             raise ConfigError(f"{where}: expected a duration such as 30m, 6h or 7d")
         return parse_duration(value, where=where)
-    if kind.startswith("tuple"):
+    if get_origin(kind) is tuple and get_args(kind) == (str, ...):
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: expected a list of text values")
         return tuple(value)
-    if "Path" in kind:
-        if value is None:
-            return None
+    if kind is Path:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a file path, got {value!r}")
         return Path(value).expanduser()
-    if kind.startswith("bool"):
+    if kind is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
         return value
-    if kind.startswith("int"):
-        if value is None and "None" in kind:
-            return None
+    if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected a whole number, got {value!r}")
         return value
-    if kind.startswith("float"):
+    if kind is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
-    if kind.startswith("str"):
-        if value is None and "None" in kind:
-            return None
+    if kind is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected text, got {value!r}")
         return value
@@ -497,8 +515,8 @@ def _check_values(
         (clustering.quiet_after > timedelta(0), "clustering.quiet_after: must be positive"),
         (dedupe.window > timedelta(0), "dedupe.window: must be positive"),
         (
-            digest.format in {"text", "markdown", "html"},
-            "digest.format: must be text, markdown or html",
+            digest.format in DIGEST_FORMATS,
+            f"digest.format: must be {', '.join(DIGEST_FORMATS[:-1])} or {DIGEST_FORMATS[-1]}",
         ),
         (digest.limit >= 0, "digest.limit: must be 0 (no limit) or more"),
         (digest.min_size >= 1, "digest.min_size: must be at least 1"),

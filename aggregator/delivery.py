@@ -10,6 +10,9 @@ accepts it. So:
 - a crash after the outbox write and before the send loses nothing: the next run sends it;
 - a crash after the send and before the mark sends it once more, byte for byte the same
   message (same Message-ID), which mail clients show once.
+
+A digest that could not be sent is an error (DeliveryError, exit 4) once every recipient has
+had their turn: one refusing address does not keep the others' digests back.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from datetime import UTC, datetime, timedelta
 from .config import Config, EmailConfig, mail_address
 from .digest import PRINTED, choose_entries, digest_window, subject_line
 from .errors import ConfigError, DeliveryError
-from .models import Delivery, Digest, DigestEntry
+from .models import Delivery, DeliveryOutcome, Digest, DigestEntry
+from .options import ALL_TIME, cutoff
+from .render import plural
 from .store import Store
 
+# ALL_TIME (aggregator.options's) is what build_digest's ``since`` takes for every story.
 __all__ = ["ALL_TIME", "build_digest", "mail_digests", "print_digest"]
-
-ALL_TIME = timedelta.max  # since=ALL_TIME: every story, not only those new to the reader
 
 
 def build_digest(
@@ -47,7 +51,7 @@ def build_digest(
     if since is None:
         start = digest_window(now, store.last_digest_at(recipient), settings.since)
     else:
-        start = None if since == ALL_TIME else now - since
+        start = cutoff(now, since)
     candidates = store.stories(
         since=start,
         min_size=settings.min_size,
@@ -98,7 +102,12 @@ def print_digest(
     write(digest)
     if digest.entries and not dry_run:
         store.record_digest(PRINTED, _shown(digest), now)
-    outcome = "preview" if dry_run else "printed" if digest.entries else "nothing new"
+    if dry_run:
+        outcome = DeliveryOutcome.PREVIEW
+    elif digest.entries:
+        outcome = DeliveryOutcome.PRINTED
+    else:
+        outcome = DeliveryOutcome.NOTHING_NEW
     return Delivery(PRINTED, outcome, stories=len(digest.entries), digest=digest)
 
 
@@ -111,19 +120,30 @@ def mail_digests(
     limit: int | None = None,
     dry_run: bool = False,
     now: datetime | None = None,
+    report: Callable[[Delivery], None] | None = None,
 ) -> list[Delivery]:
-    """Send each recipient (``to``, else ``email.to``) their digest, the outbox first."""
+    """Send each recipient (``to``, else ``email.to``) their digest, the outbox first.
+
+    Each delivery is handed to ``report`` as it is made. When a digest could not be sent
+    (it stays in the outbox), raises DeliveryError after the last recipient, naming each.
+    """
     from .mail import SmtpSender, compose, read_password
 
     email = _email(config, to)
     now = now or datetime.now(UTC)
     # (as written, for To:; the bare address, whose case-folded form keys the state)
     recipients = [(written, mail_address(written, "--to")) for written in (to or email.to)]
-    if dry_run:
-        return [
-            _preview(config, store, email, w, bare, since, limit, now) for w, bare in recipients
-        ]
     deliveries: list[Delivery] = []
+
+    def done(delivery: Delivery) -> None:
+        deliveries.append(delivery)
+        if report is not None:
+            report(delivery)
+
+    if dry_run:
+        for written, bare in recipients:
+            done(_preview(config, store, email, written, bare, since, limit, now))
+        return deliveries
     with SmtpSender(email, read_password(email)) as sender:
 
         def attempt(mail_id: int, message: bytes, bare: str) -> str | None:
@@ -140,17 +160,15 @@ def mail_digests(
             error = None
             for queued in store.unsent_mail([key]):
                 error = attempt(queued.id, queued.message, bare)
-                outcome = "failed" if error else "resent"
-                deliveries.append(
-                    Delivery(bare, outcome, queued.stories, queued.message_id, error=error)
-                )
+                outcome = DeliveryOutcome.FAILED if error else DeliveryOutcome.RESENT
+                done(Delivery(bare, outcome, queued.stories, queued.message_id, error=error))
                 if error:
                     break  # keep the order: nothing newer goes before it
             if error:
                 continue
             digest = build_digest(store, config, recipient=key, since=since, limit=limit, now=now)
             if not digest.entries:
-                deliveries.append(Delivery(bare, "nothing new"))
+                done(Delivery(bare, DeliveryOutcome.NOTHING_NEW))
                 continue
             message = compose(digest, email, written, links=config.digest.links)
             message_id, data = str(message["Message-ID"]), message.as_bytes()
@@ -159,16 +177,23 @@ def mail_digests(
             )
             assert mail_id is not None
             error = attempt(mail_id, data, bare)
-            deliveries.append(
+            done(
                 Delivery(
                     bare,
-                    "failed" if error else "sent",
+                    DeliveryOutcome.FAILED if error else DeliveryOutcome.SENT,
                     len(digest.entries),
                     message_id,
                     subject=str(message["Subject"]),
                     error=error,
                 )
             )
+    failed = [d for d in deliveries if d.outcome == DeliveryOutcome.FAILED]
+    if failed:
+        reasons = "; ".join(f"{d.recipient}: {d.error}" for d in failed)
+        raise DeliveryError(
+            f"{plural(len(failed), 'digest')} not sent, kept in the outbox for the next run. "
+            + reasons
+        )
     return deliveries
 
 
@@ -200,7 +225,7 @@ def _preview(
         error = f"{len(waiting)} digest(s) wait in the outbox; last error: {waiting[-1].last_error}"
     return Delivery(
         written,
-        "preview",
+        DeliveryOutcome.PREVIEW,
         len(digest.entries),
         subject=subject_line(email.subject, digest),
         error=error,

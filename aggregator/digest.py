@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from .config import DEFAULT_SUBJECT
 from .models import Digest, DigestEntry, StoryView
+from .render import plural
 
 __all__ = ["choose_entries", "digest_window", "one_line", "subject_line"]
 
@@ -89,7 +90,7 @@ def subject_line(template: str, digest: Digest) -> str:
     top = _shorten(one_line(digest.entries[0].story.title), TOP_CHARS) if digest.entries else ""
     values = {
         "count": count,
-        "stories": f"{count} stor{'y' if count == 1 else 'ies'}",
+        "stories": plural(count, "story"),
         "new": count - grown,
         "grown": grown,
         "top": top or "nothing new",

@@ -2,6 +2,7 @@
 
     AggregatorError            anything a user can act on; the CLI prints its message, no traceback
     ├── ConfigError            config.yaml or a flag is wrong (names the key path)
+    ├── UsageError             a command was given what it cannot take: an empty search (exit 2)
     ├── StorageError           the database cannot be opened, migrated or written
     ├── FeedError              one feed failed; carries the feed URL
     │   ├── FetchError         network, HTTP status, deadline, size cap, redirects
@@ -41,6 +42,7 @@ __all__ = [
     "ParseError",
     "RetryLaterError",
     "StorageError",
+    "UsageError",
 ]
 
 
@@ -52,6 +54,12 @@ class AggregatorError(Exception):
 
 class ConfigError(AggregatorError):
     """The configuration is invalid; the message names the key path."""
+
+    exit_code = 2
+
+
+class UsageError(AggregatorError):
+    """A command was given something it cannot take, such as a search with no word in it."""
 
     exit_code = 2
 

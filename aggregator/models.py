@@ -16,11 +16,13 @@ __all__ = [
     "ArticleView",
     "ClusterDoc",
     "Delivery",
+    "DeliveryOutcome",
     "Digest",
     "DigestEntry",
     "Document",
     "Duplicate",
     "FeedConfig",
+    "FeedHealth",
     "FeedOutcome",
     "FeedState",
     "FeedStatus",
@@ -34,6 +36,7 @@ __all__ = [
     "QueuedMail",
     "StoredStory",
     "StoryPlacement",
+    "StoryStatus",
     "StoryView",
     "iso",
 ]
@@ -57,6 +60,19 @@ class FeedStatus(StrEnum):
     ERROR = "error"
     NOT_A_FEED = "not a feed"
     GONE = "gone"
+
+
+class FeedHealth(StrEnum):
+    """What `feeds list` calls a feed's state (see aggregator.schedule.feed_health)."""
+
+    NEW = "new"  # never polled
+    OK = "ok"
+    NOT_MODIFIED = "not modified"
+    ERROR = "error"  # the last poll failed, the first failure in a row
+    BACKING_OFF = "backing off"  # failures in a row: the interval grows
+    RATE_LIMITED = "rate-limited"  # a server's Retry-After is pending
+    GONE = "gone"  # 410
+    DUPLICATE = "duplicate"  # it moved permanently to a feed that is also in the list
 
 
 @dataclass(frozen=True)
@@ -265,14 +281,23 @@ class Digest:
         return tuple(entry.story for entry in self.entries)
 
 
+class DeliveryOutcome(StrEnum):
+    """How one recipient's digest went in a run (``Delivery.outcome``)."""
+
+    SENT = "sent"
+    RESENT = "resent"  # a digest from the outbox that an earlier run could not send
+    NOTHING_NEW = "nothing new"
+    FAILED = "failed"  # it stays in the outbox
+    PREVIEW = "preview"  # a dry run
+    PRINTED = "printed"
+
+
 @dataclass(frozen=True)
 class Delivery:
     """What happened to one recipient's digest in a run."""
 
     recipient: str
-    # "sent"; "resent" (a digest from the outbox that an earlier run could not send);
-    # "nothing new"; "failed" (it stays in the outbox); "preview" (a dry run); "printed".
-    outcome: str
+    outcome: DeliveryOutcome
     stories: int = 0
     message_id: str | None = None
     subject: str | None = None
@@ -310,7 +335,7 @@ class FeedView:
     effective_url: str | None
     title: str | None
     tags: tuple[str, ...]
-    status: str
+    status: FeedHealth
     last_success: datetime | None
     last_error: str | None
     last_error_at: datetime | None
@@ -462,6 +487,14 @@ class ArticleView:
         return found
 
 
+class StoryStatus(StrEnum):
+    """Where a story is in its life (see aggregator.ranking.story_status)."""
+
+    NEW = "new"  # began within clustering.quiet_after
+    GROWING = "growing"  # older, but took an article within clustering.quiet_after
+    QUIET = "quiet"  # no article for longer than that
+
+
 @dataclass(frozen=True)
 class StoryView:
     """A story as browsing and digests show it."""
@@ -473,7 +506,7 @@ class StoryView:
     first_seen: datetime
     last_seen: datetime
     terms: tuple[str, ...]
-    status: str  # new, growing or quiet (see aggregator.ranking)
+    status: StoryStatus
     articles: tuple[ArticleView, ...] = field(default=())
     unread: int = 0  # articles not marked read
 

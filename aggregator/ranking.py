@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+from .models import StoryStatus
+
 __all__ = ["RECENCY_HALF_LIFE", "StoryFigures", "rank", "score", "story_status"]
 
 RECENCY_HALF_LIFE = timedelta(hours=12)
@@ -42,12 +44,12 @@ class StoryFigures(NamedTuple):
 
 def story_status(
     first_seen: datetime, last_seen: datetime, now: datetime, recent: timedelta
-) -> str:
+) -> StoryStatus:
     """``new`` when the story began within ``recent``; ``growing`` when it is older but took an
     article within ``recent``; otherwise ``quiet``."""
     if last_seen < now - recent:
-        return "quiet"
-    return "new" if first_seen >= now - recent else "growing"
+        return StoryStatus.QUIET
+    return StoryStatus.NEW if first_seen >= now - recent else StoryStatus.GROWING
 
 
 def score(story: StoryFigures, now: datetime) -> float:

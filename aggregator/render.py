@@ -6,12 +6,12 @@ import textwrap
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from .models import ArticleView, Digest, DigestEntry, FeedView, StoryView
+from .models import ArticleView, Digest, DigestEntry, FeedHealth, FeedView, StoryView
 
 if TYPE_CHECKING:
     import jinja2
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from .evaluate import EvalReport
 
 __all__ = [
-    "FORMATS",
     "plural",
     "render_articles",
     "render_digest",
@@ -28,9 +27,9 @@ __all__ = [
     "render_stories",
     "render_story",
     "sanitize_html",
+    "when",
 ]
 
-FORMATS = ("text", "markdown", "html")
 WIDTH = 72
 
 
@@ -67,13 +66,26 @@ def story_links(story: StoryView, limit: int) -> list[Link]:
     return links
 
 
-def _when(value: datetime) -> str:
+def when(value: datetime) -> str:
+    """ "2026-11-24 20:39 UTC": the one way aggregator shows a time to a person.
+
+    Always in UTC, and said so beside the time, so a line copied out of a table or a digest
+    still tells its zone; to the minute, with the year, as in the digests mailed and kept.
+    A naive time is taken to be UTC already (the store keeps UTC).
+    """
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def plural(n: int, noun: str) -> str:
-    """ "3 articles", "1 source": a count with its noun."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+def plural(count: int, noun: str) -> str:
+    """ "1,340 feeds", "2 stories", "1 source": a count, with thousands separators, and its noun.
+
+    The noun is given in the singular; the plural adds "s", or makes a final "y" "ies"
+    (story, stories). Zero takes the plural: "0 articles".
+    """
+    many = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{count:,} {noun if count == 1 else many}"
 
 
 def _sources(story: StoryView, most: int = 6) -> str:
@@ -86,13 +98,13 @@ def _sources(story: StoryView, most: int = 6) -> str:
 
 def _heading(digest: Digest) -> tuple[str, str]:
     n = len(digest.entries)
-    title = f"aggregator digest: {n} stor{'ies' if n != 1 else 'y'}"
+    title = f"aggregator digest: {plural(n, 'story')}"
     grown = sum(1 for entry in digest.entries if entry.grown)
     if grown:
         new = f"{n - grown} new, " if n > grown else ""
         title += f" ({new}{grown} grown)"
-    span = f"since {_when(digest.since)}" if digest.since else "all time"
-    return title, f"{_when(digest.generated_at)}, {span}"
+    span = f"since {when(digest.since)}" if digest.since else "all time"
+    return title, f"{when(digest.generated_at)}, {span}"
 
 
 def _growth(entry: DigestEntry) -> str | None:
@@ -112,7 +124,7 @@ def render_digest(digest: Digest, fmt: str, *, links: int = 3) -> str:
         return _digest_markdown(digest, links)
     if fmt == "html":
         return _digest_html(digest, links)
-    raise ValueError(f"unknown format {fmt!r}")  # the CLI only offers FORMATS
+    raise ValueError(f"unknown format {fmt!r}")  # the CLI and config offer only DIGEST_FORMATS
 
 
 def _wrap(text: str, indent: str = "", hang: str = "") -> list[str]:
@@ -291,12 +303,12 @@ def render_story(story: StoryView, *, why: bool = False) -> str:
     """A story and its timeline; with ``why``, what placed each article in it."""
     lines = [f"[{story.id}] {story.title}"]
     lines.append(f"{story.status}, {plural(story.size, 'article')}, {_sources(story, most=20)}")
-    lines.append(f"first seen {_when(story.first_seen)}, last seen {_when(story.last_seen)}")
+    lines.append(f"first seen {when(story.first_seen)}, last seen {when(story.last_seen)}")
     if story.terms:
         lines.append("terms: " + ", ".join(story.terms))
     lines.append("")
     for article in story.articles:
-        lines.append(f"{_when(article.published)}  {article.feed}")
+        lines.append(f"{when(article.published)}  {article.feed}")
         lines += _wrap(f"[{article.id}] {article.title}", "  ")
         if article.url:
             lines.append(f"  {article.url}")
@@ -333,7 +345,7 @@ def render_articles(articles: Sequence[ArticleView]) -> str:
         story = f"  story {article.story_id}" if article.story_id else ""
         muted = "  (muted)" if article.muted else ""
         lines.append(f"[{article.id}] {article.title}")
-        lines.append(f"      {_when(article.published)}  {article.feed}{story}{muted}")
+        lines.append(f"      {when(article.published)}  {article.feed}{story}{muted}")
         if article.snippet is not None and article.snippet.spans:
             lines += _wrap(article.snippet.text, "      ")  # where the summary matched
         if article.url:
@@ -357,16 +369,16 @@ def render_feeds(feeds: Sequence[FeedView]) -> str:
         elif feed.effective_url:
             lines.append(f"    moved to {feed.effective_url}")
         if feed.retry_after:
-            lines.append(f"    the server asked us to wait until {_when(feed.retry_after)}")
-        if feed.last_error and (feed.error_count or feed.status == "gone"):
+            lines.append(f"    the server asked us to wait until {when(feed.retry_after)}")
+        if feed.last_error and (feed.error_count or feed.status == FeedHealth.GONE):
             errors = f"{plural(feed.error_count, 'error')} in a row" if feed.error_count else "gone"
-            at = f" at {_when(feed.last_error_at)}" if feed.last_error_at else ""
+            at = f" at {when(feed.last_error_at)}" if feed.last_error_at else ""
             lines += _wrap(f"{errors}; last{at}: {feed.last_error}", "    ")
-        success = _when(feed.last_success) if feed.last_success else "never"
-        if feed.status in ("gone", "duplicate"):
+        success = when(feed.last_success) if feed.last_success else "never"
+        if feed.status in (FeedHealth.GONE, FeedHealth.DUPLICATE):
             due = "never"
         else:
-            due = _when(feed.next_due) if feed.next_due else "now"
+            due = when(feed.next_due) if feed.next_due else "now"
         ratio = feed.not_modified_ratio
         unchanged = f", {ratio:.0%} not modified" if ratio is not None else ""
         lines.append(

@@ -15,6 +15,8 @@ import random
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
+from .models import FeedHealth
+
 __all__ = [
     "ACTIVITY_WINDOW",
     "MAX_INTERVAL",
@@ -153,7 +155,7 @@ def feed_health(
     retry_after: datetime | None,
     duplicate_of: str | None,
     now: datetime,
-) -> str:
+) -> FeedHealth:
     """What `feeds list` calls a feed's state.
 
     new, ok, not modified, error (one failure), backing off (failures in a row, so the
@@ -161,13 +163,13 @@ def feed_health(
     duplicate (it moved permanently to a feed that is also in the list).
     """
     if gone:
-        return "gone"
+        return FeedHealth.GONE
     if duplicate_of:
-        return "duplicate"
+        return FeedHealth.DUPLICATE
     if retry_after is not None and retry_after > now:
-        return "rate-limited"
+        return FeedHealth.RATE_LIMITED
     if error_count >= 2:
-        return "backing off"
+        return FeedHealth.BACKING_OFF
     if error_count == 1 or status in ("error", "not a feed"):
-        return "error"
-    return status
+        return FeedHealth.ERROR
+    return FeedHealth(status)  # new, ok, not modified: the last poll's own word

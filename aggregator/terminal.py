@@ -7,18 +7,24 @@ then: piped output is the plain text of aggregator.render.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .models import ArticleView, Highlight, StoryView
+from .models import ArticleView, Highlight, StoryStatus, StoryView
+from .render import when
 
-__all__ = ["STATUS_STYLES", "article_table", "highlighted", "story_table"]
+__all__ = ["STATUS_STYLES", "article_table", "highlighted", "status_text", "story_table"]
 
-# new and growing stand out; a quiet story is the background.
-STATUS_STYLES = {"new": "bold green", "growing": "bold yellow", "quiet": "dim"}
+# New and growing stand out. Quiet is a calm blue, not "dim": dim already says "read" (a read
+# story's row in the reader, a headline with nothing unread here), and a quiet story may still
+# hold articles nobody has read.
+STATUS_STYLES = {
+    StoryStatus.NEW: "bold green",
+    StoryStatus.GROWING: "bold yellow",
+    StoryStatus.QUIET: "steel_blue",
+}
 MATCH_STYLE = "bold black on yellow"
 
 
@@ -30,8 +36,9 @@ def highlighted(found: Highlight, style: str = "") -> Text:
     return text
 
 
-def _when(value: datetime) -> str:
-    return value.strftime("%m-%d %H:%M")
+def status_text(status: StoryStatus) -> Text:
+    """A story's status in its colour (the CLI's tables and the reader use the same)."""
+    return Text(status, style=STATUS_STYLES.get(status, ""))
 
 
 def story_table(stories: Sequence[StoryView]) -> RenderableType:
@@ -55,14 +62,14 @@ def story_table(stories: Sequence[StoryView]) -> RenderableType:
         table.add_row(
             str(rank),
             str(story.id),
-            Text(story.status, style=STATUS_STYLES.get(story.status, "")),
+            status_text(story.status),
             str(story.size),
             str(len(story.sources)),
             Text(
                 str(story.unread) if story.unread else "-", style="bold" if story.unread else "dim"
             ),
             headline,
-            _when(story.last_seen),
+            when(story.last_seen),
         )
     return table
 
@@ -90,7 +97,7 @@ def article_table(articles: Sequence[ArticleView]) -> RenderableType:
             parts.append(Text("(muted)", style="dim italic"))
         table.add_row(
             str(article.id),
-            _when(article.published),
+            when(article.published),
             Text(article.feed),  # feed text is never markup
             Group(*parts),
             str(article.story_id or "-"),

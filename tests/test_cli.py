@@ -310,6 +310,7 @@ def test_help_is_fast_because_heavy_libraries_are_lazy() -> None:
         (["stories", "--limit", "-1"], "--limit"),
         (["stories", "--min-size", "0"], "--min-size"),
         (["search", "   "], "at least one word"),
+        (["articles", " "], "Error: search needs at least one word"),
         (["browse"], "browse needs a terminal"),  # CliRunner's streams are not terminals
     ],
 )

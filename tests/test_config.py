@@ -12,6 +12,8 @@ from aggregator.config import (
     Config,
     DigestConfig,
     PollingConfig,
+    config_dir,
+    default_config_path,
     load_config,
     parse_duration,
 )
@@ -72,6 +74,28 @@ def test_default_location_is_config_yaml_in_cwd(
     config = load_config(None, environ={})
     assert [f.url for f in config.feeds] == ["https://example.com/rss"]
     assert config.database.resolve() == tmp_path / "aggregator.db"
+
+
+@pytest.mark.parametrize(
+    ("xdg", "expected"),
+    [
+        ("/xdg/conf", "/xdg/conf/aggregator"),
+        (None, "/home/reader/.config/aggregator"),
+        ("", "/home/reader/.config/aggregator"),  # empty: as if unset (XDG Base Directory)
+        ("relative/conf", "/home/reader/.config/aggregator"),  # relative: ignored, likewise
+    ],
+)
+def test_the_user_config_directory_follows_xdg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, xdg: str | None, expected: str
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./config.yaml here
+    monkeypatch.setenv("HOME", "/home/reader")
+    if xdg is None:
+        monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_CONFIG_HOME", xdg)
+    assert config_dir() == Path(expected)
+    assert default_config_path() == Path(expected) / "config.yaml"
 
 
 def test_empty_file_gives_defaults(tmp_path: Path) -> None:
@@ -265,6 +289,17 @@ def test_parse_duration(value: object, expected: timedelta) -> None:
 def test_parse_duration_rejects(value: object) -> None:
     with pytest.raises(ConfigError, match=r"digest\.since"):
         parse_duration(value, where="digest.since")
+
+
+def test_every_setting_has_a_type_the_loader_knows() -> None:
+    """Each field of each section is read by its declared type: a field of a type the loader
+    has no rule for is a bug that shows here, not when someone first sets it."""
+    from aggregator.config import _SECTIONS, _coerce, _field_types
+
+    for name, section in _SECTIONS.items():
+        for field, kind in _field_types(section).items():
+            with pytest.raises(ConfigError, match=re.escape(f"{name}.{field}: expected")):
+                _coerce(f"{name}.{field}", kind, object())
 
 
 # --- paths and feeds ---------------------------------------------------------------------------

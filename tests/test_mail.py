@@ -11,6 +11,7 @@ import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlite_utils
@@ -228,6 +229,56 @@ def test_a_refused_recipient_is_a_clear_error(tmp_path: Path, smtp: SmtpServer) 
     result = aggregator(config, "run")
     assert result.exit_code == 4
     assert f"refused the recipient {READER}: 550 5.1.1 No such user" in result.stderr
+
+
+def test_one_refused_address_keeps_back_only_its_own_digest(
+    tmp_path: Path, smtp: SmtpServer
+) -> None:
+    """mail_digests hands each delivery to ``report`` as it goes, and raises DeliveryError
+    for the digests not sent once every recipient had their turn; the CLI says what was
+    mailed, then the error (exit 4)."""
+    from aggregator.config import load_config
+    from aggregator.delivery import mail_digests
+    from aggregator.errors import DeliveryError
+    from aggregator.models import Delivery, DeliveryOutcome
+    from aggregator.store import open_store
+
+    gone = "gone@example.org"
+
+    async def refuse_one(server: object, session: object, envelope: Any, address: str, _: object):
+        if address == gone:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    smtp.mailbox.handle_RCPT = refuse_one  # type: ignore[method-assign]
+    path = write_config(tmp_path, smtp.port, to=f"{gone}, {READER}")
+    assert aggregator(path, "poll").exit_code == 0
+    config = load_config(path)
+    store = open_store(config.database)
+    reported: list[Delivery] = []
+    with pytest.raises(DeliveryError) as raised:
+        mail_digests(config, store, report=reported.append)
+    store.close()
+    assert [(d.recipient, d.outcome) for d in reported] == [
+        (gone, DeliveryOutcome.FAILED),
+        (READER, DeliveryOutcome.SENT),
+    ]
+    assert str(raised.value) == (
+        f"1 digest not sent, kept in the outbox for the next run. {gone}: {reported[0].error}"
+    )
+    assert raised.value.exit_code == 4 and "550 5.1.1 No such user" in str(raised.value)
+    assert [mail.recipients for mail in smtp.received] == [[READER]]
+
+    grow_the_phone_story(path, smtp.port, to=f"{gone}, {READER}")
+    again = aggregator(path, "run")  # the reader gets the grown story; gone@ is still refused
+    assert again.exit_code == 4
+    assert again.stderr.endswith(
+        f"Mailed a digest of 1 story to {READER}\n"
+        f"Error: 1 digest not sent, kept in the outbox for the next run. {gone}: "
+        f"the SMTP server 127.0.0.1:{smtp.port} refused the recipient {gone}: "
+        "550 5.1.1 No such user\n"
+    )
 
 
 def test_connection_refused_keeps_the_digest_for_a_run_that_reaches_the_server(

@@ -1,13 +1,23 @@
 from __future__ import annotations
 
+import json
 import re
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
 
 import pytest
 
-from aggregator.models import ArticleView, Digest, DigestEntry, StoryView
-from aggregator.render import render_digest
+from aggregator.models import (
+    ArticleView,
+    DeliveryOutcome,
+    Digest,
+    DigestEntry,
+    FeedHealth,
+    StoryStatus,
+    StoryView,
+)
+from aggregator.render import plural, render_digest, render_stories, when
 
 NOW = datetime(2025, 6, 3, 12, 0, tzinfo=UTC)
 URL_LINE = re.compile(r"^\s*https?://\S+$")
@@ -374,3 +384,38 @@ def test_html_empty_and_failing() -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="pdf"):
         render_digest(digest(), "pdf")
+
+
+# --- the shared helpers ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("count", "noun", "expected"),
+    [
+        (0, "article", "0 articles"),
+        (1, "source", "1 source"),
+        (2, "story", "2 stories"),
+        (1, "story", "1 story"),
+        (1340, "feed", "1,340 feeds"),
+        (1_000_000, "digest", "1,000,000 digests"),
+    ],
+)
+def test_plural(count: int, noun: str, expected: str) -> None:
+    assert plural(count, noun) == expected
+
+
+def test_when_is_utc_to_the_minute_and_says_so() -> None:
+    assert when(datetime(2026, 11, 24, 20, 39, 59, tzinfo=UTC)) == "2026-11-24 20:39 UTC"
+    east = timezone(timedelta(hours=2))
+    assert when(datetime(2026, 11, 24, 22, 39, tzinfo=east)) == "2026-11-24 20:39 UTC"
+    assert when(datetime(2026, 11, 24, 20, 39)) == "2026-11-24 20:39 UTC"  # naive: UTC
+
+
+def test_statuses_read_as_their_words_in_text_and_json() -> None:
+    found = replace(FERRY, status=StoryStatus.GROWING)
+    assert found.to_json()["status"] == "growing"
+    assert json.loads(json.dumps(found.to_json()))["status"] == "growing"
+    assert '"status": "growing"' in json.dumps(found.to_json())
+    assert render_stories([found]).splitlines()[1].startswith("      growing, 2 articles")
+    assert f"{FeedHealth.RATE_LIMITED}" == "rate-limited"
+    assert str(DeliveryOutcome.NOTHING_NEW) == "nothing new"
