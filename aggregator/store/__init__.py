@@ -17,16 +17,16 @@ from typing import Any
 
 import sqlite_utils
 
-from .config import ClusteringConfig
-from .dedupe import (
+from ..config import ClusteringConfig
+from ..dedupe import (
     IngestPlan,
     NearCandidate,
     StoredLink,
     duplicate_feeds,
     headline_keys,
 )
-from .errors import NotFoundError, StorageError
-from .models import (
+from ..errors import NotFoundError, StorageError
+from ..models import (
     Article,
     ArticleView,
     ClusterDoc,
@@ -42,8 +42,8 @@ from .models import (
     StoryPlacement,
     StoryView,
 )
-from .ranking import StoryFigures, rank, story_status
-from .schedule import feed_health
+from ..ranking import StoryFigures, rank, story_status
+from ..schedule import feed_health
 
 __all__ = ["MIGRATIONS", "Store", "open_store"]
 
