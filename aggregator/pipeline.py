@@ -39,6 +39,7 @@ from .errors import (
     RetryLaterError,
 )
 from .fetch import FetchLimits, fetch, is_local, make_session
+from .listing import due_feeds, feed_views
 from .models import (
     Document,
     FeedOutcome,
@@ -100,7 +101,7 @@ def poll(
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     store.sync_feeds(config.feeds, now)
-    feeds = store.due_feeds(now, ignore_schedule=all_feeds)
+    feeds = due_feeds(store, now, ignore_schedule=all_feeds)
     if on_start is not None:
         on_start(len(feeds))
     warmer = _Warmer()
@@ -612,4 +613,4 @@ def feed_report(config: Config, store: Store, *, now: datetime | None = None) ->
     """Every configured feed with its polling state (the config's feeds are synced first)."""
     now = now or datetime.now(UTC)
     store.sync_feeds(config.feeds, now)
-    return store.feed_views(now)
+    return feed_views(store, now)
