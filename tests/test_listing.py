@@ -156,6 +156,7 @@ def test_listing_reads_the_store_then_ranks_and_judges(tmp_path: Path) -> None:
     assert store.feed_views(NOW) == feed_views(store, NOW)
     assert due_feeds(store, NOW) == []  # each was fetched at NOW, due an hour later
     assert [f.url for f in due_feeds(store, NOW + HOUR)] == [a, b]
+    assert store.due_feeds(NOW + HOUR) == due_feeds(store, NOW + HOUR)
 
 
 DECISIONS = {"rank", "story_status", "story_view", "feed_health", "duplicate_feeds", "due"}

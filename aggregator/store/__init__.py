@@ -22,8 +22,8 @@ import sqlite_utils
 
 from ..config import ClusteringConfig
 from ..errors import StorageError
+from ..models import FeedState, FeedView, StoryView
 from ..models import FeedUpdate as FeedUpdate
-from ..models import FeedView, StoryView
 from ..models import StoredStory as StoredStory
 from .base import dt, storage_error, ts
 from .feeds import FeedStore
@@ -87,6 +87,12 @@ class Store(FeedStore, IngestStore, OutboxStore, BrowsingStore):
         from ..listing import feed_views
 
         return feed_views(self, now)
+
+    def due_feeds(self, now: datetime, *, ignore_schedule: bool = False) -> list[FeedState]:
+        """``listing.due_feeds`` of this store."""
+        from ..listing import due_feeds
+
+        return due_feeds(self, now, ignore_schedule=ignore_schedule)
 
 
 def open_store(path: Path) -> Store:
