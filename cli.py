@@ -309,8 +309,11 @@ def stories(
       aggregator stories --since 6h --limit 10
       aggregator stories --unread --tag world --json
     """
+    from aggregator.listing import ranked_stories
+
     with app.store() as store:
-        found = store.stories(
+        found = ranked_stories(
+            store,
             since=cutoff(_now(), since),
             min_size=min_size,
             limit=limit,
@@ -395,8 +398,10 @@ def story_show(app: App, story_id: int, why: bool, as_json: bool) -> None:
     Example:
       aggregator story 12 --why
     """
+    from aggregator.listing import get_story
+
     with app.store() as store:
-        found = store.story(story_id, recent=app.config.clustering.quiet_after)
+        found = get_story(store, story_id, recent=app.config.clustering.quiet_after)
     _show_story(found, as_json, why=why)
 
 
@@ -628,7 +633,7 @@ def feeds_list(app: App, as_json: bool) -> None:
     Example:
       aggregator feeds list --json
     """
-    from aggregator.feedreport import feed_report
+    from aggregator.listing import feed_report
     from aggregator.render import render_feeds
 
     with app.store() as store:

@@ -25,6 +25,7 @@ from textual.widgets.option_list import Option
 
 from .config import Config
 from .errors import AggregatorError
+from .listing import get_story, ranked_stories
 from .models import ArticleView, StoryView
 from .options import check_query, cutoff
 from .reading import link_to_open, mark
@@ -380,7 +381,8 @@ class StoryList(ReaderScreen):
     def load(self, *, fallback: int | None = None) -> None:
         reader = self.reader
         wanted = reader.story_filter
-        stories = self.store.stories(
+        stories = ranked_stories(
+            self.store,
             since=cutoff(reader.now(), reader.since),
             min_size=MIN_SIZE,
             limit=STORY_LIMIT,
@@ -405,7 +407,7 @@ class StoryList(ReaderScreen):
         self.reader.changed_stories.clear()
 
     def _update_row(self, story_id: int) -> None:
-        story = self.store.story(story_id, now=self.reader.now(), recent=self.reader.recent)
+        story = get_story(self.store, story_id, now=self.reader.now(), recent=self.reader.recent)
         self.table.replace_row(story_id, _story_cells(story))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -417,7 +419,9 @@ class StoryList(ReaderScreen):
         if story_id is None:
             return
         with self.reader.reporting():
-            story = self.store.story(story_id, now=self.reader.now(), recent=self.reader.recent)
+            story = get_story(
+                self.store, story_id, now=self.reader.now(), recent=self.reader.recent
+            )
             mark(self.store, [story_id], articles=False, read=story.unread > 0)
             self._update_row(story_id)
 
@@ -520,7 +524,9 @@ class StoryScreen(ArticleList):
         yield Footer()
 
     def load(self) -> None:
-        story = self.store.story(self.story_id, now=self.reader.now(), recent=self.reader.recent)
+        story = get_story(
+            self.store, self.story_id, now=self.reader.now(), recent=self.reader.recent
+        )
         self.story_id = story.id  # a story merged since leads to the one it joined
         self.sub_title = f"story {story.id}"
         head = Text()

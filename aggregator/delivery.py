@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from .config import Config, EmailConfig, mail_address
 from .digest import PRINTED, choose_entries, digest_window, subject_line
 from .errors import ConfigError, DeliveryError
+from .listing import get_story, ranked_stories
 from .models import Delivery, DeliveryOutcome, Digest, DigestEntry
 from .options import ALL_TIME, cutoff
 from .render import plural
@@ -52,7 +53,8 @@ def build_digest(
         start = digest_window(now, store.last_digest_at(recipient), settings.since)
     else:
         start = cutoff(now, since)
-    candidates = store.stories(
+    candidates = ranked_stories(
+        store,
         since=start,
         min_size=settings.min_size,
         limit=0,
@@ -67,7 +69,7 @@ def build_digest(
         everything=since is not None,
     )
     entries = tuple(
-        DigestEntry(store.story(e.story.id, now=now, recent=recent), e.earlier_sources)
+        DigestEntry(get_story(store, e.story.id, now=now, recent=recent), e.earlier_sources)
         for e in chosen
     )
     return Digest(

@@ -39,6 +39,7 @@ from .errors import (
     RetryLaterError,
 )
 from .fetch import fetch, fetch_limits, fetch_session, is_local
+from .listing import due_feeds
 from .models import (
     Document,
     FeedOutcome,
@@ -93,7 +94,7 @@ def poll(
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     store.sync_feeds(config.feeds, now)
-    feeds = store.due_feeds(now, ignore_schedule=all_feeds)
+    feeds = due_feeds(store, now, ignore_schedule=all_feeds)
     if on_start is not None:
         on_start(len(feeds))
     warmer = _Warmer()

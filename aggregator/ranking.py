@@ -1,6 +1,7 @@
 """Which stories matter now: each story's status, and the order stories are listed in.
 
 Pure: the store hands in each story's figures and the time, nothing here reads the database.
+``story_view`` gives a story the store read its status (aggregator.listing does both).
 
 A story ranks high when many outlets carry it (source diversity), when it is still gathering
 articles (velocity) and when its latest article is recent (recency):
@@ -20,12 +21,21 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from .models import StoryStatus
+from .models import ArticleView, StoryStatus, StoryView
 
-__all__ = ["RECENCY_HALF_LIFE", "StoryFigures", "rank", "score", "story_status"]
+__all__ = [
+    "RECENCY_HALF_LIFE",
+    "StoryFigures",
+    "StoryRecord",
+    "rank",
+    "score",
+    "story_status",
+    "story_view",
+]
 
 RECENCY_HALF_LIFE = timedelta(hours=12)
 DIVERSITY_WEIGHT = 2.0
@@ -40,6 +50,21 @@ class StoryFigures(NamedTuple):
     first_seen: datetime
     last_seen: datetime
     recent: int  # outlets that published an article of it within the last ``recent``
+
+
+@dataclass(frozen=True)
+class StoryRecord:
+    """A story as the store reads it: all that a StoryView shows but its status."""
+
+    id: int
+    title: str
+    size: int
+    sources: tuple[str, ...]
+    first_seen: datetime
+    last_seen: datetime
+    terms: tuple[str, ...]
+    articles: tuple[ArticleView, ...] = ()
+    unread: int = 0
 
 
 def story_status(
@@ -68,3 +93,19 @@ def rank(stories: Sequence[StoryFigures], now: datetime, limit: int = 0) -> list
     if limit and limit < len(stories):
         return heapq.nsmallest(limit, stories, key=order)  # the same order as sorted's
     return sorted(stories, key=order)
+
+
+def story_view(story: StoryRecord, now: datetime, recent: timedelta) -> StoryView:
+    """The stored story as browsing and digests show it, with its status as of ``now``."""
+    return StoryView(
+        id=story.id,
+        title=story.title,
+        size=story.size,
+        sources=story.sources,
+        first_seen=story.first_seen,
+        last_seen=story.last_seen,
+        terms=story.terms,
+        status=story_status(story.first_seen, story.last_seen, now, recent),
+        articles=story.articles,
+        unread=story.unread,
+    )

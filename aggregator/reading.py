@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .errors import NotFoundError
+from .listing import get_story
 from .render import safe_url
 from .store import Store
 
@@ -32,7 +33,7 @@ def link_to_open(store: Store, id: int, *, article: bool) -> str:
     if article:
         found = [a for a in store.article_views([id]) if safe_url(a.url)]
     else:
-        found = [a for a in store.story(id).articles if safe_url(a.url)]
+        found = [a for a in get_story(store, id).articles if safe_url(a.url)]
     if not found:
         what = "article" if article else "story"
         raise NotFoundError(f"{what} {id} has no web link to open")

@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import email.utils
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .models import FeedHealth
+from .dedupe import duplicate_feeds
+from .models import FeedHealth, FeedState, FeedView
 
 __all__ = [
     "ACTIVITY_WINDOW",
     "MAX_INTERVAL",
     "MAX_RETRY_AFTER",
     "MIN_INTERVAL",
+    "FeedRecord",
+    "due",
     "feed_health",
+    "feed_views_of",
     "freshness",
     "http_date",
     "next_after_error",
@@ -173,3 +178,69 @@ def feed_health(
     if error_count == 1 or status in ("error", "not a feed"):
         return FeedHealth.ERROR
     return FeedHealth(status)  # new, ok, not modified: the last poll's own word
+
+
+def due(
+    feeds: Sequence[FeedState], now: datetime, *, ignore_schedule: bool = False
+) -> list[FeedState]:
+    """Of these feeds, those to fetch now.
+
+    Gone feeds, a server's Retry-After and feeds that moved onto another feed of the list
+    are always respected; ``ignore_schedule`` (``poll --all``) drops only our own schedule.
+    """
+    live = [f for f in feeds if not f.gone]
+    duplicates = duplicate_feeds(live)
+    return [
+        f
+        for f in live
+        if f.id not in duplicates
+        and (f.retry_after is None or f.retry_after <= now)
+        and (ignore_schedule or f.next_due is None or f.next_due <= now)
+    ]
+
+
+@dataclass(frozen=True)
+class FeedRecord:
+    """A feed as the store reads it for `feeds list`: its state and its counters."""
+
+    state: FeedState
+    feed_title: str | None  # the feed's own title
+    last_error_at: datetime | None
+    item_count: int
+    fetch_count: int
+    not_modified_count: int
+
+
+def feed_views_of(feeds: Sequence[FeedRecord], now: datetime) -> list[FeedView]:
+    """The feeds as `feeds list` shows them, each with its state as of ``now``."""
+    duplicates = duplicate_feeds([f.state for f in feeds if not f.state.gone])
+    return [_feed_view(f, duplicates.get(f.state.id), now) for f in feeds]
+
+
+def _feed_view(feed: FeedRecord, duplicate_of: str | None, now: datetime) -> FeedView:
+    state = feed.state
+    return FeedView(
+        url=state.url,
+        effective_url=state.effective_url,
+        title=state.title or feed.feed_title,
+        tags=state.tags,
+        status=feed_health(
+            status=str(state.status),
+            error_count=state.error_count,
+            gone=state.gone,
+            retry_after=state.retry_after,
+            duplicate_of=duplicate_of,
+            now=now,
+        ),
+        last_success=state.last_success,
+        last_error=state.last_error,
+        last_error_at=feed.last_error_at,
+        error_count=state.error_count,
+        # A duplicate is never fetched: the feed it moved to brings its items.
+        next_due=None if state.gone or duplicate_of is not None else state.next_due,
+        item_count=feed.item_count,
+        fetch_count=feed.fetch_count,
+        not_modified_count=feed.not_modified_count,
+        retry_after=state.retry_after if state.retry_after and state.retry_after > now else None,
+        duplicate_of=duplicate_of,
+    )

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from .cluster import StoryClusterer, reach
 from .config import Config, MuteConfig
 from .errors import CorrectionError
+from .listing import get_story
 from .models import ClusterDoc, StoryView
 from .store import Store, open_store
 
@@ -136,7 +137,7 @@ def merge_stories(
         survivor = min(ids, key=lambda i: (began[i], i))
         store.merge_stories(survivor, [i for i in ids if i != survivor])
         summarise(store, config, [survivor], now)
-    return store.story(survivor, now=now, recent=config.clustering.quiet_after)
+    return get_story(store, survivor, now=now, recent=config.clustering.quiet_after)
 
 
 def split_story(
@@ -157,7 +158,7 @@ def split_story(
         moving = [doc.key for doc in docs if doc.key in placed]
         new = store.move_articles(moving, to=None, now=now)
         summarise(store, config, [story, new], now)
-    return store.story(new, now=now, recent=config.clustering.quiet_after)
+    return get_story(store, new, now=now, recent=config.clustering.quiet_after)
 
 
 def move_articles(
@@ -179,7 +180,7 @@ def move_articles(
         # A story the move emptied is gone (an alias of the target now).
         changed = [target, *(s for s in left if store.resolve_story(s) == s)]
         summarise(store, config, changed, now)
-    return store.story(target, now=now, recent=config.clustering.quiet_after)
+    return get_story(store, target, now=now, recent=config.clustering.quiet_after)
 
 
 def _listed(ids: Sequence[int]) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from aggregator.listing import ranked_stories  # noqa: E402
 from aggregator.store import open_store, ts  # noqa: E402
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -160,7 +161,7 @@ def main() -> None:
         times = []
         for _ in range(args.runs):
             started = time.perf_counter()
-            store.stories(since=datetime.now(UTC) - window, min_size=2, limit=20)
+            ranked_stories(store, since=datetime.now(UTC) - window, min_size=2, limit=20)
             times.append(time.perf_counter() - started)
         label = f"Store.stories {name}"
         print(f"{label:<22} {statistics.median(times) * 1000:7.1f} ms  (in process)")

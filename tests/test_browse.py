@@ -33,6 +33,7 @@ from aggregator.browse import (
     StoryScreen,
 )
 from aggregator.config import Config, load_config
+from aggregator.listing import get_story, ranked_stories
 from aggregator.reading import mark
 from aggregator.store import Store, open_store
 
@@ -82,7 +83,8 @@ def drive(config: Config, store: Store, scenario: Scenario) -> Recorder:
 
 def ranked(config: Config, store: Store, **filters: Any) -> list[int]:
     """The story ids the store ranks, as the reader asks for them."""
-    found = store.stories(
+    found = ranked_stories(
+        store,
         since=None,
         min_size=MIN_SIZE,
         limit=STORY_LIMIT,
@@ -140,7 +142,7 @@ def test_the_list_holds_the_ranked_stories_and_enter_goes_down_a_level(
     config, store = reading
     expected = ranked(config, store)
     # The best story of three articles or more, so its timeline has a second row to choose.
-    biggest = next(s for s in map(store.story, expected) if s.size >= 3)
+    biggest = next(s for s in (get_story(store, i) for i in expected) if s.size >= 3)
     assert biggest.articles[1].url
 
     async def scenario(app: Recorder, pilot: Pilot[None]) -> None:
@@ -188,19 +190,19 @@ def test_r_marks_a_story_read_then_unread_and_its_row_shows_it(
     reading: tuple[Config, Store],
 ) -> None:
     config, store = reading
-    story = store.story(ranked(config, store)[1])
+    story = get_story(store, ranked(config, store)[1])
     assert story.size >= 1 and story.unread == story.size
 
     async def scenario(app: Recorder, pilot: Pilot[None]) -> None:
         await go_to(pilot, app, story.id)
         await pilot.press("r")
-        assert store.story(story.id).unread == 0
-        assert all(a.read for a in store.story(story.id).articles)
+        assert get_story(store, story.id).unread == 0
+        assert all(a.read for a in get_story(store, story.id).articles)
         assert row(app, story.id)[0] == ""
         assert dimmed(table(app).get_row(str(story.id))[4])
         assert cursor_id(app) == story.id
         await pilot.press("r")
-        assert store.story(story.id).unread == story.size
+        assert get_story(store, story.id).unread == story.size
         assert row(app, story.id)[0] == str(story.size)
         assert not dimmed(table(app).get_row(str(story.id))[4])
         assert cursor_id(app) == story.id
@@ -210,13 +212,13 @@ def test_r_marks_a_story_read_then_unread_and_its_row_shows_it(
 
 def test_r_on_an_article_marks_that_article_alone(reading: tuple[Config, Store]) -> None:
     config, store = reading
-    story = next(s for s in map(store.story, ranked(config, store)) if s.size >= 3)
+    story = next(s for s in (get_story(store, i) for i in ranked(config, store)) if s.size >= 3)
     second = story.articles[1]
 
     async def scenario(app: Recorder, pilot: Pilot[None]) -> None:
         await go_to(pilot, app, story.id)
         await pilot.press("enter", "down", "r")
-        assert [a.read for a in store.story(story.id).articles] == [
+        assert [a.read for a in get_story(store, story.id).articles] == [
             a.id == second.id for a in story.articles
         ]
         assert row(app, second.id)[0] == ""  # no unread mark
@@ -225,7 +227,7 @@ def test_r_on_an_article_marks_that_article_alone(reading: tuple[Config, Store])
         await pilot.press("enter", "r")  # the article's own page: unread again
         assert isinstance(app.screen, ArticleScreen)
         assert "unread" in shown(app, "#article")
-        assert store.story(story.id).unread == story.size
+        assert get_story(store, story.id).unread == story.size
         await pilot.press("r", "escape")
         assert row(app, second.id)[0] == ""
         await pilot.press("escape")
@@ -236,7 +238,7 @@ def test_r_on_an_article_marks_that_article_alone(reading: tuple[Config, Store])
 
 def test_o_opens_the_first_link_and_marks_it_read(reading: tuple[Config, Store]) -> None:
     config, store = reading
-    story = next(s for s in map(store.story, ranked(config, store)) if s.size >= 2)
+    story = next(s for s in (get_story(store, i) for i in ranked(config, store)) if s.size >= 2)
     first, last = story.articles[0], story.articles[-1]
     assert first.url and last.url
 
@@ -244,7 +246,7 @@ def test_o_opens_the_first_link_and_marks_it_read(reading: tuple[Config, Store])
         await go_to(pilot, app, story.id)
         await pilot.press("o")
         assert app.opened == [first.url]
-        assert [a.read for a in store.story(story.id).articles] == [
+        assert [a.read for a in get_story(store, story.id).articles] == [
             a.id == first.id for a in story.articles
         ]
         assert row(app, story.id)[0] == str(story.size - 1)
@@ -261,7 +263,7 @@ def test_a_story_without_a_link_or_with_an_unsafe_one_is_a_notice_not_a_crash(
 ) -> None:
     config, store = reading
     ids = ranked(config, store)
-    linkless, unsafe = store.story(ids[0]), store.story(ids[1])
+    linkless, unsafe = get_story(store, ids[0]), get_story(store, ids[1])
     with sqlite3.connect(config.database) as other:  # another program, behind the reader's back
         other.executemany(
             "UPDATE articles SET url = ? WHERE id = ?",
@@ -276,7 +278,7 @@ def test_a_story_without_a_link_or_with_an_unsafe_one_is_a_notice_not_a_crash(
         await pilot.press("down", "o")
         assert app.notices[1] == f"story {unsafe.id} has no web link to open"
         assert app.opened == []
-        assert store.story(unsafe.id).unread == unsafe.size  # nothing opened, nothing read
+        assert get_story(store, unsafe.id).unread == unsafe.size  # nothing opened, nothing read
         assert app.is_running and isinstance(app.screen, StoryList)
 
     drive(config, store, scenario)
@@ -346,7 +348,7 @@ def test_filters_by_tag_by_feed_and_to_unread_stories(reading: tuple[Config, Sto
 def test_refresh_shows_what_another_connection_wrote(reading: tuple[Config, Store]) -> None:
     config, store = reading
     ids = ranked(config, store)
-    story = store.story(ids[3])
+    story = get_story(store, ids[3])
 
     def elsewhere(*, read: bool) -> None:
         other = open_store(config.database)  # what `aggregator read` in another terminal does
@@ -375,7 +377,7 @@ def test_refresh_shows_what_another_connection_wrote(reading: tuple[Config, Stor
 
 def test_headlines_show_as_written_never_as_markup(reading: tuple[Config, Store]) -> None:
     config, store = reading
-    story = store.story(ranked(config, store)[0])
+    story = get_story(store, ranked(config, store)[0])
     title = "Rates [/] up [b]3.8%[/b] at [link=https://x.example]Norvania[/link]"
     with sqlite3.connect(config.database) as other:
         other.execute("UPDATE stories SET title = ? WHERE id = ?", [title, story.id])

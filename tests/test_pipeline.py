@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.delivery import ALL_TIME, build_digest
+from aggregator.listing import feed_views, get_story, ranked_stories
 from aggregator.models import FeedStatus, PollReport
 from aggregator.pipeline import poll
 from aggregator.store import open_store
@@ -87,7 +88,7 @@ def test_poll_stores_dedupes_and_clusters(
     assert {rates.feed, rates.duplicates[0].feed} == {"Outlet A", "Outlet B"}
     summit = [a for a in articles if "Velmora" in a.title]
     assert len(summit) == 2 and summit[0].story_id == summit[1].story_id is not None
-    story = store.story(summit[0].story_id)
+    story = get_story(store, summit[0].story_id)
     assert story.size == 2 and set(story.sources) == {"Outlet A", "Outlet B"}
     assert "velmora" in story.terms
     assert story.first_seen == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -103,7 +104,7 @@ def test_second_poll_is_conditional_and_adds_nothing(
     path, _ = setup(feed_server, write_config)
     config, store = opened(path)
     poll(config, store, now=NOW)
-    stories_before = {s.id: s.size for s in store.stories(since=None, min_size=1, limit=0)}
+    stories_before = {s.id: s.size for s in ranked_stories(store, since=None, min_size=1, limit=0)}
     report = poll(config, store, now=NOW + timedelta(hours=2), all_feeds=True)
     assert report.new_articles == 0
     assert report.count(FeedStatus.NOT_MODIFIED) == 2
@@ -114,7 +115,7 @@ def test_second_poll_is_conditional_and_adds_nothing(
         feed_server.hits("/b.xml")[-1].headers["if-modified-since"]
         == "Tue, 24 Nov 2026 10:10:00 GMT"
     )
-    after = {s.id: s.size for s in store.stories(since=None, min_size=1, limit=0)}
+    after = {s.id: s.size for s in ranked_stories(store, since=None, min_size=1, limit=0)}
     assert after == stories_before
 
 
@@ -152,7 +153,7 @@ def test_story_ids_are_stable_as_stories_grow(
     store.close()
     store = open_store(config.database)  # a new run
     poll(config, store, now=NOW + timedelta(hours=2), all_feeds=True)
-    grown = store.story(summit_id)
+    grown = get_story(store, summit_id)
     assert grown.size == 3
     assert "Velmora ceasefire holds on first day after Lindqvar summit deal" in [
         a.title for a in grown.articles
@@ -186,7 +187,7 @@ def test_one_broken_feed_never_stops_a_poll(
         "missing": FeedStatus.ERROR,
     }
     assert report.new_articles == 3
-    views = {v.url.rsplit("/", 1)[1]: v for v in store.feed_views(NOW)}
+    views = {v.url.rsplit("/", 1)[1]: v for v in feed_views(store, NOW)}
     assert views["err"].error_count == 1 and "HTTP 500" in (views["err"].last_error or "")
     assert "HTML page" in (views["html"].last_error or "")
 
@@ -306,7 +307,9 @@ def test_a_copy_seen_later_in_another_feed_adds_a_source_to_the_ranking(
     path, urls = setup(feed_server, write_config)
     config, store = opened(path)
     poll(config, store, now=NOW)
-    summit = next(s for s in store.stories(since=None, min_size=2, limit=0) if "Velmora" in s.title)
+    summit = next(
+        s for s in ranked_stories(store, since=None, min_size=2, limit=0) if "Velmora" in s.title
+    )
     assert len(summit.sources) == 2
     copy = {
         **SUMMIT_A[0],
@@ -317,7 +320,7 @@ def test_a_copy_seen_later_in_another_feed_adds_a_source_to_the_ranking(
     config, store = opened(write_config([*urls, third]))
     poll(config, store, now=NOW + timedelta(hours=2))
     row = store.db.execute("SELECT source_count FROM stories WHERE id = ?", [summit.id]).fetchone()
-    assert row[0] == 3 == len(store.story(summit.id).sources)
+    assert row[0] == 3 == len(get_story(store, summit.id).sources)
 
 
 def test_two_feeds_with_one_name_are_two_sources(
@@ -327,7 +330,7 @@ def test_two_feeds_with_one_name_are_two_sources(
     b = feed_server.add("/b.xml", body=rss("Courier", SUMMIT_B[:1]))
     config, store = opened(write_config([a, b]))
     poll(config, store, now=NOW)
-    story = store.stories(since=None, min_size=2, limit=0)[0]
+    story = ranked_stories(store, since=None, min_size=2, limit=0)[0]
     assert story.sources == ("Courier", "Courier")
     assert story.to_json()["sources"] == 2
 
@@ -404,7 +407,7 @@ def test_a_republished_wire_article_is_one_article_with_its_copy_listed(
     original = listed[WIRE["title"]]
     assert original.url == WIRE["link"]
     assert [(d.url, d.feed) for d in original.duplicates] == [(REPUBLISHED["link"], "Daily Ledger")]
-    story = store.story(original.story_id or 0)
+    story = get_story(store, original.story_id or 0)
     assert {a.id for a in story.articles} == {original.id, listed[OWN_REPORT["title"]].id}
     assert sorted(story.sources) == ["Daily Ledger", "Wire"]
     # a later poll sees the copy as known, not as news
@@ -448,17 +451,24 @@ def test_a_story_is_in_the_window_of_its_latest_sighting_a_copy_included(
     later = NOW + timedelta(days=2)
 
     def window() -> list[str]:
-        found = store.stories(since=later - timedelta(hours=1), min_size=1, limit=0, now=later)
+        found = ranked_stories(
+            store, since=later - timedelta(hours=1), min_size=1, limit=0, now=later
+        )
         return [s.title for s in found]
 
-    assert len(store.stories(since=NOW - timedelta(hours=1), min_size=1, limit=0, now=NOW)) == 2
+    assert (
+        len(ranked_stories(store, since=NOW - timedelta(hours=1), min_size=1, limit=0, now=NOW))
+        == 2
+    )
     assert window() == []
     # Two days on, Outlet B carries a copy of A's rates article: that story is back in the
     # window (with its second source), the summit story is not.
     feed_server.add("/b.xml", body=rss("Outlet B", [SUMMIT_B[1]]))
     poll(config, store, now=later, all_feeds=True)
     assert window() == [SUMMIT_A[1]["title"]]
-    (story,) = store.stories(since=later - timedelta(hours=1), min_size=2, limit=0, now=later)
+    (story,) = ranked_stories(
+        store, since=later - timedelta(hours=1), min_size=2, limit=0, now=later
+    )
     assert story.sources == ("Outlet A", "Outlet B")
     store.close()
 

@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from aggregator.config import load_config
 from aggregator.errors import ParseError
+from aggregator.listing import feed_views
 from aggregator.models import FeedOutcome, FeedStatus, FeedView, PollReport
 from aggregator.pipeline import poll
 from aggregator.store import Store, open_store
@@ -66,7 +67,7 @@ def outcome_of(report: PollReport, url: str) -> FeedOutcome:
 
 
 def view_of(store: Store, url: str, now: datetime) -> FeedView:
-    return next(v for v in store.feed_views(now) if v.url == url)
+    return next(v for v in feed_views(store, now) if v.url == url)
 
 
 @pytest.fixture
@@ -114,7 +115,7 @@ def test_validators_go_back_exactly_as_received_and_a_304_may_bring_a_new_etag(
     assert (sent["if-none-match"], sent["if-modified-since"]) == ('W/"y"', last_modified)
     assert (store.feeds()[0].etag, store.feeds()[0].last_modified) == ('W/"y"', last_modified)
     assert store.articles(since=None, limit=0)  # the 304s removed nothing
-    view = store.feed_views(NOW + 3 * HOUR)[0]
+    view = feed_views(store, NOW + 3 * HOUR)[0]
     assert view.not_modified_ratio == 0.75
 
 
@@ -132,7 +133,7 @@ def test_retry_after_holds_the_feed_until_then_even_for_all(
     outcome = report.outcomes[0]
     assert outcome.status == FeedStatus.ERROR and f"HTTP {status}" in (outcome.message or "")
 
-    view = store.feed_views(NOW + HOUR)[0]
+    view = feed_views(store, NOW + HOUR)[0]
     assert view.status == "rate-limited"
     assert view.retry_after == NOW + 2 * HOUR
     assert view.to_json()["retry_after"] == "2026-11-24T14:00:00Z"
@@ -143,7 +144,7 @@ def test_retry_after_holds_the_feed_until_then_even_for_all(
     later = poll(config, store, now=NOW + 2 * HOUR, all_feeds=True)
     assert [o.status for o in later.outcomes] == [FeedStatus.OK]
     assert len(feed_server.hits("/busy")) == 2
-    view = store.feed_views(NOW + 2 * HOUR)[0]
+    view = feed_views(store, NOW + 2 * HOUR)[0]
     assert view.status == "ok" and view.retry_after is None
 
 
@@ -153,7 +154,7 @@ def test_a_retry_after_of_a_month_is_kept_for_a_week_only(
     url = feed_server.add("/busy", status=503, headers={"Retry-After": str(30 * 86400)})
     config, store = opened(write_config([url]))
     poll(config, store, now=NOW)
-    view = store.feed_views(NOW)[0]
+    view = feed_views(store, NOW)[0]
     assert view.status == "rate-limited"
     assert view.retry_after == NOW + timedelta(days=7)
     assert poll(config, store, now=NOW + timedelta(days=6), all_feeds=True).outcomes == ()
@@ -204,7 +205,7 @@ def test_a_permanent_redirect_is_followed_from_the_new_url_by_the_next_process(
     assert second.notice is None  # told once
     assert len(feed_server.hits("/old.xml")) == 1
     assert len(feed_server.hits("/new.xml")) == 2
-    view = store.feed_views(NOW + 2 * HOUR)[0]
+    view = feed_views(store, NOW + 2 * HOUR)[0]
     assert (view.url, view.effective_url, view.status) == (old, new, "ok")
 
 
@@ -418,7 +419,7 @@ def test_a_failing_feed_backs_off_then_recovers(
     config, store = opened(write_config([url]))
 
     poll(config, store, now=NOW, rng=random.Random(5))
-    view = store.feed_views(NOW)[0]
+    view = feed_views(store, NOW)[0]
     assert (view.error_count, view.status) == (1, "error")
     assert view.next_due is not None
     first_wait = view.next_due - NOW
@@ -426,7 +427,7 @@ def test_a_failing_feed_backs_off_then_recovers(
 
     second_at = NOW + 3 * HOUR
     poll(config, store, now=second_at, all_feeds=True, rng=random.Random(5))
-    view = store.feed_views(second_at)[0]
+    view = feed_views(store, second_at)[0]
     assert (view.error_count, view.status) == (2, "backing off")
     assert view.next_due is not None
     second_wait = view.next_due - second_at
@@ -438,7 +439,7 @@ def test_a_failing_feed_backs_off_then_recovers(
     healed_at = second_at + second_wait
     report = poll(config, store, now=healed_at)
     assert [o.status for o in report.outcomes] == [FeedStatus.OK]
-    view = store.feed_views(healed_at)[0]
+    view = feed_views(store, healed_at)[0]
     assert (view.error_count, view.status) == (0, "ok")
     assert view.last_success == healed_at
     assert view.last_error is not None and "HTTP 500" in view.last_error  # still shown
@@ -455,7 +456,7 @@ def test_the_network_down_counts_against_no_feed_however_often(
         now = NOW + timedelta(hours=hours)
         report = poll(config, store, now=now, all_feeds=True, rng=random.Random(2))
         assert len(report.failed) == 2
-        for view in store.feed_views(now):
+        for view in feed_views(store, now):
             assert view.error_count == 0
             assert "cannot connect" in (view.last_error or "")
             assert view.next_due is not None
@@ -478,7 +479,7 @@ def test_dead_hosts_count_when_another_server_answered(
     config, store = opened(write_config(urls))
     report = poll(config, store, now=NOW)
     assert len(report.failed) == 3
-    assert [v.error_count for v in store.feed_views(NOW)] == [1, 1, 1]
+    assert [v.error_count for v in feed_views(store, NOW)] == [1, 1, 1]
 
 
 # --- the adaptive schedule ---------------------------------------------------------------------
@@ -660,5 +661,5 @@ def test_an_html_page_is_not_a_feed_rather_than_zero_new(
     assert report.summary().startswith("1 feed: 0 ok, 0 not modified, 1 failed;")
     feed = store.feeds()[0]
     assert feed.status == FeedStatus.NOT_A_FEED and feed.error_count == 1
-    view = store.feed_views(NOW)[0]
+    view = feed_views(store, NOW)[0]
     assert view.last_error == outcome.message and view.last_success is None

@@ -10,6 +10,7 @@ import pytest
 
 from aggregator.dedupe import plan_ingest
 from aggregator.errors import StorageError
+from aggregator.listing import get_story
 from aggregator.models import Article, FeedConfig, FeedStatus, StoryPlacement
 from aggregator.store import MIGRATIONS, FeedUpdate, StoredStory, open_store
 
@@ -151,9 +152,9 @@ def test_a_merged_story_keeps_working_as_an_alias(tmp_path: Path) -> None:
         documents=2,
         now=NOW,
     )
-    merged = store.story(older)
+    merged = get_story(store, older)
     assert merged.size == 2 and merged.title == "Truce and aid"
-    assert store.story(newer) == merged  # the absorbed id leads to the survivor
+    assert get_story(store, newer) == merged  # the absorbed id leads to the survivor
     assert store.counts()["stories"] == 1
     assert store.document_frequencies(["varnek"]) == {"varnek": 1}
 

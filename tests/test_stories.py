@@ -18,6 +18,7 @@ from aggregator.cluster import StoryClusterer
 from aggregator.config import ClusteringConfig, Config
 from aggregator.dedupe import IngestPlan
 from aggregator.errors import CorrectionError, NotFoundError
+from aggregator.listing import get_story, ranked_stories
 from aggregator.models import Article, ClusterDoc, FeedConfig, FeedStatus, FeedUpdate
 from aggregator.ranking import StoryFigures, rank, story_status
 from aggregator.render import render_story
@@ -98,7 +99,7 @@ def published(world: World, titles: list[str], start: datetime) -> list[int]:
 def test_why_names_the_similarity_and_the_shared_terms(world: World) -> None:
     ids = published(world, HARBOUR, NOW - timedelta(hours=1))
     world.cluster()
-    story = world.store.story(world.story_of(ids[0]), now=NOW)
+    story = get_story(world.store, world.story_of(ids[0]), now=NOW)
     assert [a.id for a in story.articles] == ids
     founder, *joined = story.articles
     assert founder.similarity is None and founder.placed_by == "cluster"
@@ -138,7 +139,7 @@ def test_why_says_which_story_an_article_joined_before_a_merge(world: World) -> 
         "Velmora ceasefire: Varnek and Deslin sign truce at Lindqvar", NOW + timedelta(minutes=9)
     )
     world.cluster()
-    story = world.store.story(absorbed, now=NOW)
+    story = get_story(world.store, absorbed, now=NOW)
     assert story.id == world.story_of(ids[0])  # the absorbed id leads to the survivor
     moved = next(a for a in story.articles if a.id == ids[1])
     assert moved.placed_in == absorbed
@@ -183,12 +184,12 @@ def test_store_lists_stories_in_rank_order_with_status(world: World) -> None:
     old = published(world, HARBOUR, NOW - timedelta(hours=30))
     new = published(world, FLOOD, NOW - timedelta(hours=1))
     world.cluster()
-    listed = world.store.stories(since=None, min_size=1, limit=0, now=NOW)
+    listed = ranked_stories(world.store, since=None, min_size=1, limit=0, now=NOW)
     assert [s.id for s in listed] == [world.story_of(new[0]), world.story_of(old[0])]
     assert [s.status for s in listed] == ["new", "quiet"]
-    assert [s.id for s in world.store.stories(since=None, min_size=1, limit=1, now=NOW)] == [
-        listed[0].id
-    ]
+    assert [
+        s.id for s in ranked_stories(world.store, since=None, min_size=1, limit=1, now=NOW)
+    ] == [listed[0].id]
 
 
 # --- corrections --------------------------------------------------------------------------------
@@ -207,7 +208,7 @@ def test_merge_keeps_the_older_id_and_the_other_becomes_an_alias(world: World) -
     older, newer = world.story_of(harbour[0]), world.story_of(flood[0])
     merged = merge_stories(world.store, world.config, [newer, older], now=NOW)
     assert merged.id == older and merged.size == 5
-    assert world.store.story(newer).id == older
+    assert get_story(world.store, newer).id == older
     assert {world.story_of(a) for a in harbour + flood} == {older}
     # the headline and terms were recomputed over all five articles
     assert set(merged.terms) & {"river", "floods", "flooding", "banks", "ull"}
@@ -215,7 +216,7 @@ def test_merge_keeps_the_older_id_and_the_other_becomes_an_alias(world: World) -
     later = world.publish("Kelby road still closed by River Ull floods", NOW)
     world.cluster(NOW + timedelta(minutes=5))
     assert world.story_of(later) == older
-    assert world.store.story(older).size == 6
+    assert get_story(world.store, older).size == 6
 
 
 def test_a_merged_id_is_never_handed_out_again(world: World) -> None:
@@ -226,7 +227,7 @@ def test_a_merged_id_is_never_handed_out_again(world: World) -> None:
     fresh = world.publish("Quillon unveils a folding phone", NOW)
     world.cluster()
     assert world.story_of(fresh) > newer
-    assert world.store.story(newer).id == older
+    assert get_story(world.store, newer).id == older
 
 
 def test_split_holds_when_a_later_article_bridges_the_two(world: World) -> None:
@@ -238,7 +239,7 @@ def test_split_holds_when_a_later_article_bridges_the_two(world: World) -> None:
     assert split.id not in (story.id,) and [a.id for a in split.articles] == flood
     assert all(a.placed_by == "user" for a in split.articles)
     assert split.title in FLOOD
-    assert world.store.story(story.id).size == len(harbour)
+    assert get_story(world.store, story.id).size == len(harbour)
     assert world.store.stories_apart() == [(min(story.id, split.id), max(story.id, split.id))]
     # An article close to both would merge them (it is what merged them in the first place)...
     bridge = BRIDGE
@@ -252,7 +253,7 @@ def test_split_holds_when_a_later_article_bridges_the_two(world: World) -> None:
     world.cluster(NOW + timedelta(minutes=2))
     assert world.story_of(harbour[0]) == story.id
     assert {world.story_of(a) for a in flood} == {split.id}
-    assert world.store.story(story.id).size + world.store.story(split.id).size == 6
+    assert get_story(world.store, story.id).size + get_story(world.store, split.id).size == 6
 
 
 def test_kept_apart_passes_to_the_story_a_split_story_merges_into() -> None:
@@ -280,11 +281,11 @@ def test_move_puts_articles_in_another_story_and_keeps_their_old_one_apart(world
     h, f = world.story_of(harbour[0]), world.story_of(flood[0])
     moved = move_articles(world.store, world.config, [harbour[2]], to=f, now=NOW)
     assert moved.id == f and harbour[2] in [a.id for a in moved.articles]
-    assert world.store.story(h).size == 2
+    assert get_story(world.store, h).size == 2
     assert world.store.stories_apart() == [(min(h, f), max(h, f))]
     # moving a story's last articles away leaves no empty story: its id leads to the target
     move_articles(world.store, world.config, harbour[:2], to=f, now=NOW)
-    assert world.store.story(h).id == f
+    assert get_story(world.store, h).id == f
     assert world.store.stories_apart() == []
 
 
@@ -307,7 +308,7 @@ def test_corrections_that_cannot_be_done_say_why(world: World) -> None:
     with pytest.raises(CorrectionError, match="not in a story yet"):
         move_articles(world.store, world.config, [unplaced], to=f, now=NOW)
     # nothing changed
-    assert world.store.story(h).size == 3 and world.store.story(f).size == 2
+    assert get_story(world.store, h).size == 3 and get_story(world.store, f).size == 2
     assert world.store.stories_apart() == []
 
 

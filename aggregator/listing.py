@@ -1,0 +1,85 @@
+"""Stories and feeds as the commands list them: read from the store, then ranked and judged."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from .config import Config
+from .models import FeedState, FeedView, StoryView
+from .ranking import rank, story_view
+from .schedule import due, feed_views_of
+from .store import DEFAULT_RECENT, Store
+
+__all__ = [
+    "DEFAULT_RECENT",
+    "due_feeds",
+    "feed_report",
+    "feed_views",
+    "get_story",
+    "ranked_stories",
+]
+
+
+def ranked_stories(
+    store: Store,
+    *,
+    since: datetime | None,
+    min_size: int,
+    limit: int,
+    now: datetime | None = None,
+    recent: timedelta = DEFAULT_RECENT,
+    with_articles: bool = True,
+    unread: bool = False,
+    feeds: Sequence[str] = (),
+    tags: Sequence[str] = (),
+) -> list[StoryView]:
+    """Stories with an article, or a copy of one in another feed, first seen since
+    ``since``, best first (see aggregator.ranking); the first ``limit`` (0: all). ``min_size``
+    is the fewest articles or sources: a wire article carried by three outlets is one article
+    with three sources.
+
+    ``recent`` is how far back velocity counts articles, and how long a story stays new or
+    growing without another article. ``unread`` keeps stories with an article not read;
+    ``feeds`` (URLs or titles) and ``tags`` keep stories that one of those feeds carries.
+    """
+    now = now or datetime.now(UTC)
+    figures = store.story_figures(
+        since=since,
+        min_size=min_size,
+        recent_since=now - recent,
+        unread=unread,
+        feeds=feeds,
+        tags=tags,
+    )
+    # Only the few ranked highest are read whole.
+    chosen = [f.id for f in rank(figures, now, limit)]
+    return [
+        story_view(story, now, recent)
+        for story in store.story_records(chosen, with_articles=with_articles)
+    ]
+
+
+def get_story(
+    store: Store, story_id: int, *, now: datetime | None = None, recent: timedelta = DEFAULT_RECENT
+) -> StoryView:
+    """One story with its articles; the id of a story merged into another leads to the
+    survivor."""
+    return story_view(store.story_record(story_id), now or datetime.now(UTC), recent)
+
+
+def feed_views(store: Store, now: datetime) -> list[FeedView]:
+    """Every enabled feed with its polling state, for `feeds list`."""
+    return feed_views_of(store.feed_records(), now)
+
+
+def feed_report(config: Config, store: Store, *, now: datetime | None = None) -> list[FeedView]:
+    """Every configured feed with its polling state (the config's feeds are synced first)."""
+    now = now or datetime.now(UTC)
+    store.sync_feeds(config.feeds, now)
+    return feed_views(store, now)
+
+
+def due_feeds(store: Store, now: datetime, *, ignore_schedule: bool = False) -> list[FeedState]:
+    """The feeds to fetch now (see schedule.due)."""
+    return due(store.feeds(), now, ignore_schedule=ignore_schedule)
