@@ -303,6 +303,33 @@ def test_help_is_fast_because_heavy_libraries_are_lazy() -> None:
 
 
 @pytest.mark.parametrize(
+    "launch",
+    [
+        ["-m", "aggregator"],
+        [str(ROOT / "cli.py")],
+        ["-c", "from aggregator.cli import main; main()"],
+    ],
+    ids=["python -m aggregator", "top-level cli.py", "the console script's main"],
+)
+def test_every_way_in_runs_the_same_command_under_its_name(launch: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, *launch, "--config", str(OFFLINE), "stories", "--since", "1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("Usage: aggregator stories [OPTIONS]"), result.stderr
+
+
+def test_the_console_script_is_the_package_cli() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["scripts"] == {"aggregator": "aggregator.cli:main"}
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["stories", "--since", "1000000d"], "more than a century"),

@@ -1,0 +1,359 @@
+"""Reading: `stories`, `story` and its corrections, `articles`, `search`, `browse`, `read`,
+`unread` and `open`.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from aggregator.options import ALL_TIME, check_query, cutoff
+
+if TYPE_CHECKING:
+    from aggregator.models import ArticleView, StoryView
+
+from .app import (
+    COUNT,
+    SINCE,
+    App,
+    article_option,
+    cli,
+    json_option,
+    now,
+    pass_app,
+    print_json,
+    show,
+)
+
+# --- browsing ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--since", type=SINCE, default="24h", show_default=True, help="6h, 7d, all...")
+@click.option("--limit", default=20, show_default=True, type=COUNT, help="How many; 0 for all.")
+@click.option(
+    "--min-size",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Fewest articles or sources.",
+)
+@click.option("--unread", is_flag=True, help="Only stories with an article not read.")
+@click.option("--feed", "feeds", multiple=True, help="Only stories a feed carries (URL or title).")
+@click.option("--tag", "tags", multiple=True, help="Only stories a feed with this tag carries.")
+@json_option
+@pass_app
+def stories(
+    app: App,
+    since: timedelta,
+    limit: int,
+    min_size: int,
+    unread: bool,
+    feeds: tuple[str, ...],
+    tags: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """List stories, ranked, with articles first seen within --since.
+
+    \b
+    Example:
+      aggregator stories --since 6h --limit 10
+      aggregator stories --unread --tag world --json
+    """
+    from aggregator.listing import ranked_stories
+
+    with app.store() as store:
+        found = ranked_stories(
+            store,
+            since=cutoff(now(), since),
+            min_size=min_size,
+            limit=limit,
+            recent=app.config.clustering.quiet_after,
+            unread=unread,
+            feeds=feeds,
+            tags=tags,
+        )
+    if as_json:
+        print_json([s.to_json() for s in found])
+    else:
+        _show_stories(found)
+
+
+def _show_stories(found: list[StoryView]) -> None:
+    from aggregator.render import render_stories
+
+    def coloured() -> Any:
+        from aggregator.terminal import story_table
+
+        return story_table(found)
+
+    show(lambda: render_stories(found), coloured)
+
+
+def _show_articles(found: list[ArticleView], as_json: bool) -> None:
+    if as_json:
+        print_json([a.to_json() for a in found])
+        return
+    from aggregator.render import render_articles
+
+    def coloured() -> Any:
+        from aggregator.terminal import article_table
+
+        return article_table(found)
+
+    show(lambda: render_articles(found), coloured)
+
+
+class StoryCommands(click.Group):
+    """`story ID` shows a story (it is `story show ID`); merge, split and move correct one."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=StoryCommands)
+def story() -> None:
+    """Show a story, or correct one: merge, split, move.
+
+    \b
+    Examples:
+      aggregator story 12 --why
+      aggregator story merge 12 40
+      aggregator story split 12 301 302
+      aggregator story move 301 --to 40
+    """
+
+
+def _show_story(found: StoryView, as_json: bool, *, why: bool = False) -> None:
+    from aggregator.render import render_story
+
+    if as_json:
+        print_json(found.to_json(why=why))
+    else:
+        click.echo(render_story(found, why=why), nl=False)
+
+
+@story.command("show")
+@click.argument("story_id", type=int)
+@click.option("--why", is_flag=True, help="Say what placed each article in the story.")
+@json_option
+@pass_app
+def story_show(app: App, story_id: int, why: bool, as_json: bool) -> None:
+    """Show one story: status, sources, key terms and the timeline of its articles.
+
+    The id of a story merged into another shows the story it joined.
+
+    \b
+    Example:
+      aggregator story 12 --why
+    """
+    from aggregator.listing import get_story
+
+    with app.store() as store:
+        found = get_story(store, story_id, recent=app.config.clustering.quiet_after)
+    _show_story(found, as_json, why=why)
+
+
+@story.command("merge")
+@click.argument("story_ids", type=int, nargs=-1, required=True)
+@json_option
+@pass_app
+def story_merge(app: App, story_ids: tuple[int, ...], as_json: bool) -> None:
+    """Merge stories into one. The oldest keeps its id; the others' ids lead to it.
+
+    \b
+    Example:
+      aggregator story merge 12 40
+    """
+    from aggregator.stories import merge_stories
+
+    with app.store() as store:
+        found = merge_stories(store, app.config, story_ids, now=now())
+    _corrected(app, found, as_json, f"merged into story {found.id}")
+
+
+@story.command("split")
+@click.argument("story_id", type=int)
+@click.argument("article_ids", type=int, nargs=-1, required=True)
+@json_option
+@pass_app
+def story_split(app: App, story_id: int, article_ids: tuple[int, ...], as_json: bool) -> None:
+    """Take articles out of a story into a new story, kept apart from it from now on.
+
+    \b
+    Example:
+      aggregator story split 12 301 302
+    """
+    from aggregator.stories import split_story
+
+    with app.store() as store:
+        found = split_story(store, app.config, story_id, article_ids, now=now())
+    _corrected(app, found, as_json, f"split off as story {found.id}")
+
+
+@story.command("move")
+@click.argument("article_ids", type=int, nargs=-1, required=True)
+@click.option("--to", "to", type=int, required=True, help="The story to move them to.")
+@json_option
+@pass_app
+def story_move(app: App, article_ids: tuple[int, ...], to: int, as_json: bool) -> None:
+    """Move articles to another story; the stories they leave are kept apart from it.
+
+    \b
+    Example:
+      aggregator story move 301 --to 40
+    """
+    from aggregator.stories import move_articles
+
+    with app.store() as store:
+        found = move_articles(store, app.config, article_ids, to=to, now=now())
+    _corrected(app, found, as_json, f"moved to story {found.id}")
+
+
+def _corrected(app: App, found: StoryView, as_json: bool, done: str) -> None:
+    if as_json:
+        print_json(found.to_json())
+    else:
+        from aggregator.render import plural
+
+        app.say(f"{done}: [{found.id}] {found.title} ({plural(found.size, 'article')})")
+
+
+@cli.command()
+@click.argument("query", required=False)
+@click.option("--since", type=SINCE, default="24h", show_default=True, help="6h, 7d, all...")
+@click.option("--limit", default=50, show_default=True, type=COUNT, help="How many; 0 for all.")
+@json_option
+@pass_app
+def articles(app: App, query: str | None, since: timedelta, limit: int, as_json: bool) -> None:
+    """List articles first seen within --since, newest first; with QUERY, only those that
+    match it, with the matches highlighted (as `search` does).
+
+    \b
+    Examples:
+      aggregator articles --since 2h --json
+      aggregator articles ceasefire --since 7d
+    """
+    if query is not None:
+        check_query(query)
+    with app.store() as store:
+        start = cutoff(now(), since)
+        if query is None:
+            found = store.articles(since=start, limit=limit)
+        else:
+            found = store.search(query, since=start, limit=limit, muted=False)
+    _show_articles(found, as_json)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--since", type=SINCE, default="all", show_default=True, help="6h, 7d, all...")
+@click.option("--limit", default=50, show_default=True, type=COUNT, help="How many; 0 for all.")
+@json_option
+@pass_app
+def search(app: App, query: str, since: timedelta, limit: int, as_json: bool) -> None:
+    """Full-text search of titles and summaries, newest first, matches highlighted.
+
+    The words are looked for as given (all of them, in any order), never read as query
+    syntax. Muted articles are found too, and marked.
+
+    \b
+    Example:
+      aggregator search "central bank"
+    """
+    check_query(query)
+    with app.store() as store:
+        found = store.search(query, since=cutoff(now(), since), limit=limit)
+    _show_articles(found, as_json)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--since", type=SINCE, default="all", show_default=True, help="Stories seen within: 6h, 7d..."
+)
+@pass_app
+def browse(app: App, since: timedelta) -> None:
+    """Read stories interactively: the story list, a story's timeline, an article.
+
+    Keys: enter opens, escape goes back, r marks read or unread, o opens the link in the
+    browser, / searches, f and t filter by feed or tag, u shows only unread, R reloads what
+    cron's polls stored, ? lists every key, q quits.
+
+    \b
+    Example:
+      aggregator browse
+    """
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise click.UsageError("browse needs a terminal; for scripts, use stories or search")
+    from aggregator.browse import browse as run_reader
+
+    with app.store() as store:
+        # The reader takes None for all time, and names the window it shows.
+        window = None if since == ALL_TIME else since
+        run_reader(app.config, store, opener=click.launch, since=window)
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True, type=int)
+@article_option
+@pass_app
+def read(app: App, ids: tuple[int, ...], articles: bool) -> None:
+    """Mark stories, or articles with --article, read: a story's articles and their copies.
+
+    \b
+    Example:
+      aggregator read 12 15
+      aggregator read --article 3051
+    """
+    _mark(app, ids, articles=articles, read=True)
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True, type=int)
+@article_option
+@pass_app
+def unread(app: App, ids: tuple[int, ...], articles: bool) -> None:
+    """Mark stories, or articles with --article, unread again.
+
+    \b
+    Example:
+      aggregator unread 12
+    """
+    _mark(app, ids, articles=articles, read=False)
+
+
+def _mark(app: App, ids: tuple[int, ...], *, articles: bool, read: bool) -> None:
+    from aggregator.reading import mark
+    from aggregator.render import plural
+
+    with app.store() as store:
+        changed = mark(store, ids, articles=articles, read=read)
+    app.say(f"{plural(changed, 'article')} marked {'read' if read else 'unread'}")
+
+
+@cli.command(name="open")
+@click.argument("id", type=int)
+@article_option
+@pass_app
+def open_link(app: App, id: int, articles: bool) -> None:
+    """Open a story's first link, or an article's with --article, in the browser; it is then
+    marked read.
+
+    \b
+    Example:
+      aggregator open 12
+    """
+    from aggregator.reading import link_to_open
+
+    with app.store() as store:
+        url = link_to_open(store, id, article=articles)
+    app.say(url)
+    click.launch(url)
