@@ -21,7 +21,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -97,15 +97,5 @@ def rank(stories: Sequence[StoryFigures], now: datetime, limit: int = 0) -> list
 
 def story_view(story: StoryRecord, now: datetime, recent: timedelta) -> StoryView:
     """The stored story as browsing and digests show it, with its status as of ``now``."""
-    return StoryView(
-        id=story.id,
-        title=story.title,
-        size=story.size,
-        sources=story.sources,
-        first_seen=story.first_seen,
-        last_seen=story.last_seen,
-        terms=story.terms,
-        status=story_status(story.first_seen, story.last_seen, now, recent),
-        articles=story.articles,
-        unread=story.unread,
-    )
+    shown = {f.name: getattr(story, f.name) for f in fields(story)}
+    return StoryView(**shown, status=story_status(story.first_seen, story.last_seen, now, recent))
