@@ -62,3 +62,13 @@ def test_every_test_the_survival_table_names_exists() -> None:
     for path, name in named:
         source = (ROOT / path).read_text(encoding="utf-8")
         assert re.search(rf"^def {name}\(", source, re.MULTILINE), f"{path}::{name}"
+
+
+def test_the_module_map_names_every_module_and_only_those() -> None:
+    section = README.split("## How it works", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    named = {name for row in rows for name in re.findall(r"`(\w+(?:\.py|/))`", row.split("|")[1])}
+    package = ROOT / "aggregator"
+    present = {p.name for p in package.glob("*.py") if not p.name.startswith("__")}
+    present |= {f"{p.name}/" for p in package.iterdir() if (p / "__init__.py").exists()}
+    assert named == present
