@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from .config import Config
+from .config import ClusteringConfig, Config
 from .models import FeedState, FeedView, StoryView
 from .ranking import rank, story_view
 from .schedule import due, feed_views_of
-from .store import DEFAULT_RECENT, Store
+from .store import Store
 
 __all__ = [
     "DEFAULT_RECENT",
@@ -19,6 +19,9 @@ __all__ = [
     "get_story",
     "ranked_stories",
 ]
+
+# A story is "quiet" once no article came within this long (clustering.quiet_after).
+DEFAULT_RECENT = ClusteringConfig().quiet_after
 
 
 def ranked_stories(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 __all__ = [
     "Article",
@@ -24,6 +24,7 @@ __all__ = [
     "FeedConfig",
     "FeedHealth",
     "FeedOutcome",
+    "FeedRecord",
     "FeedState",
     "FeedStatus",
     "FeedUpdate",
@@ -35,7 +36,9 @@ __all__ = [
     "PollReport",
     "QueuedMail",
     "StoredStory",
+    "StoryFigures",
     "StoryPlacement",
+    "StoryRecord",
     "StoryStatus",
     "StoryView",
     "iso",
@@ -328,6 +331,18 @@ class FeedUpdate:
 
 
 @dataclass(frozen=True)
+class FeedRecord:
+    """A feed as the store reads it for `feeds list`: its state and its counters."""
+
+    state: FeedState
+    feed_title: str | None  # the feed's own title
+    last_error_at: datetime | None
+    item_count: int
+    fetch_count: int
+    not_modified_count: int
+
+
+@dataclass(frozen=True)
 class FeedView:
     """A feed and its polling state, as `feeds list` shows it."""
 
@@ -493,6 +508,32 @@ class StoryStatus(StrEnum):
     NEW = "new"  # began within clustering.quiet_after
     GROWING = "growing"  # older, but took an article within clustering.quiet_after
     QUIET = "quiet"  # no article for longer than that
+
+
+class StoryFigures(NamedTuple):
+    """What ranking needs to know of a story (a tuple: `stories` makes tens of thousands)."""
+
+    id: int
+    size: int
+    sources: int
+    first_seen: datetime
+    last_seen: datetime
+    recent: int  # outlets that published an article of it within the last ``recent``
+
+
+@dataclass(frozen=True)
+class StoryRecord:
+    """A story as the store reads it: all that a StoryView shows but its status."""
+
+    id: int
+    title: str
+    size: int
+    sources: tuple[str, ...]
+    first_seen: datetime
+    last_seen: datetime
+    terms: tuple[str, ...]
+    articles: tuple[ArticleView, ...] = ()
+    unread: int = 0
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,13 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime, timedelta
-from typing import NamedTuple
 
-from .models import ArticleView, StoryStatus, StoryView
+from .models import StoryFigures, StoryRecord, StoryStatus, StoryView
 
 __all__ = [
     "RECENCY_HALF_LIFE",
-    "StoryFigures",
-    "StoryRecord",
     "rank",
     "score",
     "story_status",
@@ -39,32 +36,6 @@ __all__ = [
 
 RECENCY_HALF_LIFE = timedelta(hours=12)
 DIVERSITY_WEIGHT = 2.0
-
-
-class StoryFigures(NamedTuple):
-    """What ranking needs to know of a story (a tuple: `stories` makes tens of thousands)."""
-
-    id: int
-    size: int
-    sources: int
-    first_seen: datetime
-    last_seen: datetime
-    recent: int  # outlets that published an article of it within the last ``recent``
-
-
-@dataclass(frozen=True)
-class StoryRecord:
-    """A story as the store reads it: all that a StoryView shows but its status."""
-
-    id: int
-    title: str
-    size: int
-    sources: tuple[str, ...]
-    first_seen: datetime
-    last_seen: datetime
-    terms: tuple[str, ...]
-    articles: tuple[ArticleView, ...] = ()
-    unread: int = 0
 
 
 def story_status(

@@ -13,18 +13,16 @@ from __future__ import annotations
 import email.utils
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from .dedupe import duplicate_feeds
-from .models import FeedHealth, FeedState, FeedView
+from .models import FeedHealth, FeedRecord, FeedState, FeedView
 
 __all__ = [
     "ACTIVITY_WINDOW",
     "MAX_INTERVAL",
     "MAX_RETRY_AFTER",
     "MIN_INTERVAL",
-    "FeedRecord",
     "due",
     "feed_health",
     "feed_views_of",
@@ -197,18 +195,6 @@ def due(
         and (f.retry_after is None or f.retry_after <= now)
         and (ignore_schedule or f.next_due is None or f.next_due <= now)
     ]
-
-
-@dataclass(frozen=True)
-class FeedRecord:
-    """A feed as the store reads it for `feeds list`: its state and its counters."""
-
-    state: FeedState
-    feed_title: str | None  # the feed's own title
-    last_error_at: datetime | None
-    item_count: int
-    fetch_count: int
-    not_modified_count: int
 
 
 def feed_views_of(feeds: Sequence[FeedRecord], now: datetime) -> list[FeedView]:

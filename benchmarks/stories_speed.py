@@ -163,7 +163,7 @@ def main() -> None:
             started = time.perf_counter()
             ranked_stories(store, since=datetime.now(UTC) - window, min_size=2, limit=20)
             times.append(time.perf_counter() - started)
-        label = f"Store.stories {name}"
+        label = f"ranked_stories {name}"
         print(f"{label:<22} {statistics.median(times) * 1000:7.1f} ms  (in process)")
     store.close()
     mute_cost(database)

@@ -5,7 +5,7 @@ package imports no decision (it may import the types the pure modules take)."""
 from __future__ import annotations
 
 import ast
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,9 +13,16 @@ import pytest
 
 import aggregator.store
 from aggregator.listing import due_feeds, feed_views, get_story, ranked_stories
-from aggregator.models import FeedHealth, FeedState, FeedStatus
-from aggregator.ranking import StoryRecord, story_view
-from aggregator.schedule import FeedRecord, due, feed_views_of
+from aggregator.models import (
+    FeedHealth,
+    FeedRecord,
+    FeedState,
+    FeedStatus,
+    StoryRecord,
+    StoryView,
+)
+from aggregator.ranking import story_view
+from aggregator.schedule import due, feed_views_of
 
 from .stored import HOUR, NOW, article, cluster, feed_id, new_store, save
 
@@ -57,6 +64,12 @@ def test_story_view_is_the_record_with_its_status(
         2,
     )
     assert (view.first_seen, view.last_seen, view.articles) == (first, last, ())
+
+
+def test_a_story_record_is_a_story_view_without_its_status() -> None:
+    """story_view copies fields by name: the two types must not drift apart."""
+    shown = [f.name for f in fields(StoryView) if f.name != "status"]
+    assert [f.name for f in fields(StoryRecord)] == shown
 
 
 def feed(id: int, **changes: object) -> FeedState:

@@ -14,10 +14,11 @@ from aggregator.models import (
     Digest,
     DigestEntry,
     FeedHealth,
+    FeedView,
     StoryStatus,
     StoryView,
 )
-from aggregator.render import plural, render_digest, render_stories, when
+from aggregator.render import plural, render_digest, render_feeds, render_stories, when
 
 NOW = datetime(2025, 6, 3, 12, 0, tzinfo=UTC)
 URL_LINE = re.compile(r"^\s*https?://\S+$")
@@ -419,3 +420,28 @@ def test_statuses_read_as_their_words_in_text_and_json() -> None:
     assert render_stories([found]).splitlines()[1].startswith("      growing, 2 articles")
     assert f"{FeedHealth.RATE_LIMITED}" == "rate-limited"
     assert str(DeliveryOutcome.NOTHING_NEW) == "nothing new"
+
+
+def test_feeds_list_counts_with_thousands_separators() -> None:
+    """A choice made when the four pluralisers became one: every count a person reads is
+    grouped by thousands, the per-feed item count and the totals line included."""
+    busy = FeedView(
+        url="https://wire.example/feed",
+        effective_url=None,
+        title="Wire",
+        tags=(),
+        status=FeedHealth.OK,
+        last_success=datetime(2026, 11, 24, 20, 39, tzinfo=UTC),
+        last_error=None,
+        last_error_at=None,
+        error_count=0,
+        next_due=None,
+        item_count=1500,
+        fetch_count=12,
+        not_modified_count=3,
+        retry_after=None,
+        duplicate_of=None,
+    )
+    text = render_feeds([busy] * 1340)
+    assert "last success 2026-11-24 20:39 UTC, next due now, 1,500 items, 25% not modified" in text
+    assert text.endswith("1,340 feeds: 1,340 ok\n")

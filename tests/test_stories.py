@@ -19,8 +19,8 @@ from aggregator.config import ClusteringConfig, Config
 from aggregator.dedupe import IngestPlan
 from aggregator.errors import CorrectionError, NotFoundError
 from aggregator.listing import get_story, ranked_stories
-from aggregator.models import Article, ClusterDoc, FeedConfig, FeedStatus, FeedUpdate
-from aggregator.ranking import StoryFigures, rank, story_status
+from aggregator.models import Article, ClusterDoc, FeedConfig, FeedStatus, FeedUpdate, StoryFigures
+from aggregator.ranking import rank, story_status
 from aggregator.render import render_story
 from aggregator.store import open_store
 from aggregator.stories import cluster_pending, merge_stories, move_articles, split_story

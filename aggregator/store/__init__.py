@@ -18,7 +18,6 @@ from pathlib import Path
 
 import sqlite_utils
 
-from ..config import ClusteringConfig
 from ..errors import StorageError
 from ..models import FeedUpdate as FeedUpdate
 from ..models import StoredStory as StoredStory
@@ -32,7 +31,6 @@ from .views import BrowsingStore
 __all__ = ["MIGRATIONS", "OUTBOX_KEEP", "Store", "dt", "open_store", "ts"]
 
 BUSY_TIMEOUT_MS = 5000
-DEFAULT_RECENT = ClusteringConfig().quiet_after
 
 
 class Store(FeedStore, IngestStore, OutboxStore, BrowsingStore):

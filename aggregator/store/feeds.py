@@ -7,8 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..models import FeedConfig, FeedState, FeedStatus
-from ..schedule import FeedRecord
+from ..models import FeedConfig, FeedRecord, FeedState, FeedStatus
 from .base import FEED_NAME, StoreBase, dt, ts
 
 __all__ = ["FeedStore"]

@@ -10,8 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import NotFoundError
-from ..models import ArticleView, Duplicate, Highlight
-from ..ranking import StoryFigures, StoryRecord
+from ..models import ArticleView, Duplicate, Highlight, StoryFigures, StoryRecord
 from .base import FEED_NAME, as_dt, storage_error, ts
 from .stories import StoryStore
 
