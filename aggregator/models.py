@@ -533,23 +533,14 @@ class StoryRecord:
     last_seen: datetime
     terms: tuple[str, ...]
     articles: tuple[ArticleView, ...] = ()
-    unread: int = 0
+    unread: int = 0  # articles not marked read
 
 
 @dataclass(frozen=True)
-class StoryView:
-    """A story as browsing and digests show it."""
+class StoryView(StoryRecord):
+    """A story as browsing and digests show it: the stored story with its status as of now."""
 
-    id: int
-    title: str
-    size: int
-    sources: tuple[str, ...]
-    first_seen: datetime
-    last_seen: datetime
-    terms: tuple[str, ...]
-    status: StoryStatus
-    articles: tuple[ArticleView, ...] = field(default=())
-    unread: int = 0  # articles not marked read
+    status: StoryStatus = field(kw_only=True)
 
     def to_json(self, *, why: bool = False) -> dict[str, Any]:
         return {

@@ -42,7 +42,9 @@ def story(id: int, sources: int, title: str = "Harbour bridge vote", url: str = 
         )
         for n, name in enumerate(names)
     )
-    return StoryView(id, title, sources, names, NOW, NOW, ("bridge", "vote"), "new", articles)
+    return StoryView(
+        id, title, sources, names, NOW, NOW, ("bridge", "vote"), articles, status="new"
+    )
 
 
 def digest(*entries: DigestEntry) -> Digest:

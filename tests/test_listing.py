@@ -67,7 +67,7 @@ def test_story_view_is_the_record_with_its_status(
 
 
 def test_a_story_record_is_a_story_view_without_its_status() -> None:
-    """story_view copies fields by name: the two types must not drift apart."""
+    """A view is its record plus a status, so story_view can copy the record field by field."""
     shown = [f.name for f in fields(StoryView) if f.name != "status"]
     assert [f.name for f in fields(StoryRecord)] == shown
 
