@@ -43,6 +43,7 @@ __all__ = [
     "load_config",
     "mail_address",
     "parse_duration",
+    "parse_keep",
 ]
 
 PROJECT_URL = "https://github.com/aggregator-news/aggregator"
@@ -50,6 +51,7 @@ DEFAULT_USER_AGENT = f"aggregator/0.1 (+{PROJECT_URL})"
 ENV_PREFIX = "AGGREGATOR_"
 # Variables the CLI reads itself (click's envvar), not config keys.
 CLI_ENV = {"AGGREGATOR_CONFIG", "AGGREGATOR_DB"}
+DEFAULT_KEEP = timedelta(days=90)
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,9 @@ class Config:
     """The whole configuration."""
 
     database: Path
+    # database.keep: articles first seen longer ago than this are pruned (saved ones never);
+    # None keeps everything (`keep: all`).
+    keep: timedelta | None = DEFAULT_KEEP
     feeds: tuple[FeedConfig, ...] = ()
     polling: PollingConfig = field(default_factory=PollingConfig)
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
@@ -255,8 +260,14 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any
         if not name.startswith(ENV_PREFIX) or name in CLI_ENV:
             continue
         rest = name[len(ENV_PREFIX) :].lower()
-        if rest == "database":
-            raw["database"] = value
+        if rest in ("database", "database_path", "database_keep"):
+            # `database:` is a path, or a mapping of path and keep.
+            current = raw.get("database")
+            merged = dict(current) if isinstance(current, dict) else {}
+            if isinstance(current, str):
+                merged["path"] = current
+            merged[rest.removeprefix("database").lstrip("_") or "path"] = value
+            raw["database"] = merged
             continue
         section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
         if section is None:
@@ -282,9 +293,7 @@ def _build(raw: dict[str, Any], base_dir: Path) -> Config:
     for key in raw:
         if key not in _TOP_KEYS:
             raise _unknown(str(key), str(key), _TOP_KEYS)
-    database = raw.get("database", "aggregator.db")
-    if not isinstance(database, str) or not database.strip():
-        raise ConfigError(f"database: expected a file path, got {database!r}")
+    database, keep = _database(raw.get("database", "aggregator.db"))
     db_path = Path(database).expanduser()
     if not db_path.is_absolute():
         db_path = base_dir / db_path
@@ -303,6 +312,7 @@ def _build(raw: dict[str, Any], base_dir: Path) -> Config:
     mute = _mute(_section("mute", raw.get("mute")), feeds, base_dir)
     return Config(
         database=db_path,
+        keep=keep,
         feeds=feeds,
         polling=polling,
         clustering=clustering,
@@ -311,6 +321,32 @@ def _build(raw: dict[str, Any], base_dir: Path) -> Config:
         email=email,
         mute=mute,
     )
+
+
+def _database(value: Any) -> tuple[str, timedelta | None]:
+    """``database:`` as a path, or as ``{path, keep}``: the path and how long articles stay."""
+    keep: timedelta | None = DEFAULT_KEEP
+    if isinstance(value, dict):
+        known = {"path", "keep"}
+        for key in value:
+            if key not in known:
+                raise _unknown(str(key), f"database.{key}", known)
+        if "keep" in value:
+            keep = parse_keep(value["keep"], where="database.keep")
+        value = value.get("path", "aggregator.db")
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"database: expected a file path, got {value!r}")
+    return value, keep
+
+
+def parse_keep(value: object, *, where: str) -> timedelta | None:
+    """How long articles stay: a duration of a day or more, or ``all`` (None: no pruning)."""
+    if isinstance(value, str) and value.strip().lower() == "all":
+        return None
+    keep = parse_duration(value, where=where)
+    if keep < timedelta(days=1):
+        raise ConfigError(f"{where}: {value!r} is less than a day; keep articles a day or more")
+    return keep
 
 
 def _mute(mute: MuteConfig, feeds: tuple[FeedConfig, ...], base_dir: Path) -> MuteConfig:

@@ -34,11 +34,13 @@ from .models import Article, FeedState
 __all__ = [
     "IngestPlan",
     "NearCandidate",
+    "SeenRecord",
     "StoredLink",
     "duplicate_feeds",
     "headline_keys",
     "headline_words",
     "is_near_duplicate",
+    "left_feed",
     "plan_ingest",
     "shared_links",
 ]
@@ -75,6 +77,16 @@ class StoredLink:
     feed_id: int  # the feed it was first stored from
     guid: str | None
     content_hash: str
+
+
+@dataclass(frozen=True)
+class SeenRecord:
+    """An item a feed carried whose article was pruned (database.keep): it is not news again."""
+
+    item_key: str
+    canonical_url: str | None
+    content_hash: str
+    published: datetime
 
 
 @dataclass(frozen=True)
@@ -194,6 +206,7 @@ def plan_ingest(
     headline: Mapping[str, tuple[int, ...]] | None = None,
     near: Mapping[int, Sequence[NearCandidate]] | None = None,
     window: timedelta = timedelta(days=3),
+    pruned: Sequence[SeenRecord] = (),
 ) -> IngestPlan:
     """Split one fetch's articles into new ones, copies of stored ones, and ones seen before.
 
@@ -203,12 +216,17 @@ def plan_ingest(
     a known text and date is the same item under a regenerated guid (guid churn), not news.
     ``headline`` maps content hashes to their fingerprints (``headline_keys``), which are stored
     with the new articles, and ``near`` fingerprints to the stored articles that have them;
-    without ``near`` only links match across feeds.
+    without ``near`` only links match across feeds. ``pruned`` are this feed's items whose
+    articles were pruned: matched by key, link or text as stored items are, they are seen.
     """
     ambiguous = shared_links(articles)
     headline = headline or {}
     near = near or {}
-    known_texts = known_texts or {}
+    texts: dict[str, set[datetime]] = {h: set(d) for h, d in (known_texts or {}).items()}
+    for record in pruned:
+        texts.setdefault(record.content_hash, set()).add(record.published)
+    pruned_keys = {record.item_key for record in pruned}
+    pruned_links = {record.canonical_url for record in pruned if record.canonical_url}
     churned = 0
     new: list[Article] = []
     new_keys: list[tuple[int, ...]] = []
@@ -221,11 +239,14 @@ def plan_ingest(
             # The link is not an identity here: keep it for display, not for matching.
             article = replace(article, canonical_url=None)
         key = article.item_key
-        if key in known_items or key in batch_keys:
+        if key in known_items or key in batch_keys or key in pruned_keys:
             seen += 1
             continue
+        if article.canonical_url in pruned_links:
+            seen += 1  # a pruned item under another guid: the feed's own link says it
+            continue
         batch_keys.add(key)
-        dates = known_texts.get(article.content_hash)
+        dates = texts.get(article.content_hash)
         if dates is not None and (not article.has_own_date or article.published in dates):
             seen += 1
             churned += 1
@@ -259,6 +280,22 @@ def plan_ingest(
         churned=churned,
         new_keys=tuple(new_keys) if headline else (),
     )
+
+
+def left_feed(records: Sequence[SeenRecord], articles: Sequence[Article]) -> list[SeenRecord]:
+    """The records of pruned items that the feed no longer carries: none of its items has
+    their key, link or text. A document with no items says nothing (a feed emptied by mistake
+    for a moment must not make its whole archive news again)."""
+    if not articles:
+        return []
+    keys = {a.item_key for a in articles}
+    links = {a.canonical_url for a in articles if a.canonical_url}
+    texts = {a.content_hash for a in articles}
+    return [
+        r
+        for r in records
+        if r.item_key not in keys and r.canonical_url not in links and r.content_hash not in texts
+    ]
 
 
 def _original(

@@ -34,6 +34,7 @@ __all__ = [
     "ParsedEntry",
     "ParsedFeed",
     "PollReport",
+    "PruneReport",
     "QueuedMail",
     "StoredStory",
     "StoryFigures",
@@ -213,6 +214,7 @@ class PollReport:
     new_articles: int
     stories_touched: int
     seconds: float
+    pruned: PruneReport | None = None  # the day's prune (database.keep), when this poll ran it
 
     def count(self, status: FeedStatus) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -231,6 +233,20 @@ class PollReport:
             f"{self.new_articles:,} new article{'s' if self.new_articles != 1 else ''} "
             f"in {self.seconds:.1f} s"
         )
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What a prune removed (or, as a dry run, would remove) and how it held the database."""
+
+    cutoff: datetime  # articles first seen before this went, saved ones apart
+    articles: int
+    stories: int
+    seen_records: int = 0  # items still in their feeds, remembered so they are not stored again
+    batches: int = 0
+    longest_lock: float = 0.0  # seconds: the longest that one write transaction held the lock
+    freed_bytes: int = 0  # given back to the file system by the incremental vacuum
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -471,6 +487,7 @@ class ArticleView:
     placed_by: str | None = None
     read: bool = False
     muted: bool = False  # matches a mute rule: only `search` shows it
+    saved: bool = False  # never pruned (database.keep)
     # With a search: the headline with its matches, and the part of the summary that matched.
     title_match: Highlight | None = None
     snippet: Highlight | None = None
@@ -485,6 +502,7 @@ class ArticleView:
             "story_id": self.story_id,
             "read": self.read,
             "muted": self.muted,
+            "saved": self.saved,
             "duplicates": [{"url": d.url, "feed": d.feed} for d in self.duplicates],
         }
         if self.title_match is not None and self.snippet is not None:

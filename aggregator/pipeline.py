@@ -29,7 +29,7 @@ import aiohttp
 
 from .cluster import prepare
 from .config import Config, DedupeConfig, PollingConfig
-from .dedupe import headline_keys, plan_ingest
+from .dedupe import headline_keys, left_feed, plan_ingest
 from .errors import (
     AggregatorError,
     FeedError,
@@ -49,6 +49,7 @@ from .models import (
     FetchResult,
     PollReport,
 )
+from .retention import prune_if_due
 from .schedule import (
     ACTIVITY_WINDOW,
     MAX_RETRY_AFTER,
@@ -115,11 +116,14 @@ def poll(
         log.info("clustered; the poll took %.2f s", time.perf_counter() - started)
     finally:
         warmer.join()
+    # After clustering, so that what this poll stored is placed before any story is pruned.
+    pruned = prune_if_due(store, config.keep, now)
     return PollReport(
         outcomes=tuple(outcomes),
         new_articles=sum(o.new_articles for o in outcomes),
         stories_touched=touched,
         seconds=time.perf_counter() - started,
+        pruned=pruned,
     )
 
 
@@ -418,7 +422,13 @@ def store_document(
     """
     articles = document.articles
     known = store.known_items(feed.id, (a.item_key for a in articles))
-    fresh = [a for a in articles if a.item_key not in known]
+    # Items whose articles were pruned while the feed still carries them: not news again.
+    seen = store.seen_records(feed.id)
+    gone = left_feed(seen, articles)
+    if gone:
+        store.forget_seen(feed.id, [r.item_key for r in gone])
+    seen_keys = {r.item_key for r in seen}
+    fresh = [a for a in articles if a.item_key not in known and a.item_key not in seen_keys]
     # Fingerprints are stored even with near-duplicates off, so turning them on finds these.
     headline = {a.content_hash: headline_keys(a.title, a.summary) for a in fresh}
     wanted = headline.values() if dedupe.near_duplicates else ()
@@ -436,6 +446,7 @@ def store_document(
             since=min((a.published for a in fresh), default=now) - dedupe.window,
         ),
         window=dedupe.window,
+        pruned=seen,
     )
     published = store.recent_publications(feed.id, now - ACTIVITY_WINDOW)
     # Items dated only by when we first saw them say nothing of the feed's pace.

@@ -4,11 +4,12 @@ The database is an ordinary SQLite file in WAL mode, readable with sqlite-utils 
 Times are stored as ISO 8601 UTC text (``2026-11-24T20:15:00+00:00``), which sorts correctly.
 
 ``Store`` is one class made of a part per topic: ``feeds``, ``ingest`` (what a poll stores),
-``stories`` (clustering's state and the user's corrections), ``outbox`` (digests) and
-``views`` (what browsing reads), over ``base`` (the connection and query helpers) and
-``schema`` (the migrations). The store returns what is stored; what it comes to (a story's
-rank and status, a feed's health, the feeds due) is decided by the pure modules ranking and
-schedule, and aggregator.listing reads and decides in one call.
+``stories`` (clustering's state and the user's corrections), ``outbox`` (digests),
+``views`` (what browsing reads) and ``retention`` (saved articles, pruning, space), over
+``base`` (the connection and query helpers) and ``schema`` (the migrations). The store
+returns what is stored; what it comes to (a story's rank and status, a feed's health, the
+feeds due) is decided by the pure modules ranking and schedule, and aggregator.listing reads
+and decides in one call.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .base import dt, storage_error, ts
 from .feeds import FeedStore
 from .ingest import IngestStore
 from .outbox import OUTBOX_KEEP, OutboxStore
+from .retention import RetentionStore
 from .schema import MIGRATIONS, migrate
 from .views import BrowsingStore
 
@@ -33,7 +35,7 @@ __all__ = ["MIGRATIONS", "OUTBOX_KEEP", "Store", "dt", "open_store", "ts"]
 BUSY_TIMEOUT_MS = 5000
 
 
-class Store(FeedStore, IngestStore, OutboxStore, BrowsingStore):
+class Store(FeedStore, IngestStore, OutboxStore, BrowsingStore, RetentionStore):
     """The aggregator database. Use ``open_store`` to get one."""
 
 
@@ -52,6 +54,9 @@ def open_store(path: Path) -> Store:
         db = sqlite_utils.Database(conn)
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA foreign_keys = ON")
+        # Only a database with no table yet takes this (an older one is converted by its first
+        # prune, see store.retention); it must come before WAL mode writes the header.
+        db.execute("PRAGMA auto_vacuum = INCREMENTAL")
         if db.journal_mode != "wal":
             db.enable_wal()
         db.execute("PRAGMA synchronous = NORMAL")

@@ -11,7 +11,9 @@ from ..dedupe import headline_keys
 from ..errors import StorageError
 from .base import ts
 
-__all__ = ["MIGRATIONS", "SEEN_AT", "SOURCE_COUNT", "migrate"]
+__all__ = ["INCREMENTAL", "MIGRATIONS", "SEEN_AT", "SOURCE_COUNT", "STORY_FIGURES", "migrate"]
+
+INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 
 # Distinct feeds that carry a story's articles, copies included: its number of sources.
 # A story's figures count only articles not muted (see Store.mute_articles).
@@ -22,6 +24,22 @@ SEEN_AT = """SELECT MAX(i.first_seen) FROM story_articles sa
 SOURCE_COUNT = """SELECT COUNT(DISTINCT i.feed_id) FROM story_articles sa
                   JOIN articles a ON a.id = sa.article_id AND a.muted = 0
                   JOIN items i ON i.article_id = sa.article_id WHERE sa.story_id = stories.id"""
+# A story's figures worked out again from its articles, for an UPDATE of stories: after
+# clustering or a correction changed it, or pruning took some of its articles.
+STORY_FIGURES = f"""
+    size = (
+      SELECT COUNT(*) FROM story_articles sa JOIN articles a ON a.id = sa.article_id
+      WHERE sa.story_id = stories.id AND a.muted = 0),
+    source_count = ({SOURCE_COUNT}),
+    seen_at = ({SEEN_AT}),
+    -- Of every article, muted or not: clustering reads them (which stories are still open to
+    -- articles), and muting must not change where articles go.
+    first_seen = (
+      SELECT MIN(a.published) FROM story_articles sa
+      JOIN articles a ON a.id = sa.article_id WHERE sa.story_id = stories.id),
+    last_seen = (
+      SELECT MAX(a.published) FROM story_articles sa
+      JOIN articles a ON a.id = sa.article_id WHERE sa.story_id = stories.id)"""
 
 
 def _m001_initial(db: sqlite_utils.Database) -> None:
@@ -238,6 +256,34 @@ def _m008_story_seen_at(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m009_retention(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- Saved articles are never pruned (database.keep); when the user saved it.
+        ALTER TABLE articles ADD COLUMN saved_at TEXT;
+        -- What a feed carried whose article was pruned while the feed still had the item: its
+        -- identities as dedupe matches them (item key, canonical link, content hash and date),
+        -- so the next poll does not store it again. Dropped once the feed no longer carries it.
+        CREATE TABLE feed_seen (
+            feed_id INTEGER NOT NULL REFERENCES feeds(id),
+            item_key TEXT NOT NULL,
+            canonical_url TEXT,
+            content_hash TEXT NOT NULL,
+            published TEXT NOT NULL,
+            pruned_at TEXT NOT NULL,
+            PRIMARY KEY (feed_id, item_key)
+        ) WITHOUT ROWID;
+        -- Pruning deletes an article's headline keys by article.
+        CREATE INDEX article_keys_article ON article_keys(article_id);
+        """
+    )
+    # Space comes back after pruning: the database file shrinks by incremental vacuums. A new
+    # database is made so (open_store); an older one is rebuilt once by the first prune's
+    # VACUUM, which this flag asks for (a VACUUM cannot run inside this transaction).
+    if db.execute("PRAGMA auto_vacuum").fetchone()[0] != INCREMENTAL:
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('convert_auto_vacuum', '1')")
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m001_initial,
     _m002_feed_pace,
@@ -247,6 +293,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m006_digests,
     _m007_mute,
     _m008_story_seen_at,
+    _m009_retention,
 )
 
 

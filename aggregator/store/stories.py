@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import NotFoundError
 from ..models import ClusterDoc, StoredStory, StoryPlacement
 from .base import FEED_NAME, StoreBase, as_dt, ts
-from .schema import SEEN_AT, SOURCE_COUNT
+from .schema import STORY_FIGURES
 
 __all__ = ["StoryStore"]
 
@@ -142,7 +142,10 @@ class StoryStore(StoreBase):
         cursor = self.db.execute(
             """INSERT INTO stories (id, title, first_seen, last_seen, created_at, updated_at)
                SELECT 1 + MAX(COALESCE((SELECT MAX(id) FROM stories), 0),
-                              COALESCE((SELECT MAX(alias_id) FROM story_aliases), 0)),
+                              COALESCE((SELECT MAX(alias_id) FROM story_aliases), 0),
+                              -- the highest id pruning removed (store.retention)
+                              COALESCE((SELECT CAST(value AS INTEGER) FROM meta
+                                        WHERE key = 'pruned_story_id'), 0)),
                       title, published, published, ?, ? FROM articles WHERE id = ?""",
             [ts(now), ts(now), founder],
         )
@@ -190,22 +193,8 @@ class StoryStore(StoreBase):
 
     def _refresh_story(self, story_id: int, story: StoredStory, now: datetime) -> None:
         self.db.execute(
-            f"""UPDATE stories SET
-                 title = ?, terms = ?, updated_at = ?,
-                 size = (
-                   SELECT COUNT(*) FROM story_articles sa JOIN articles a ON a.id = sa.article_id
-                   WHERE sa.story_id = stories.id AND a.muted = 0),
-                 source_count = ({SOURCE_COUNT}),
-                 seen_at = ({SEEN_AT}),
-                 -- Of every article, muted or not: clustering reads them (which stories are
-                 -- still open to articles), and muting must not change where articles go.
-                 first_seen = (
-                   SELECT MIN(a.published) FROM story_articles sa
-                   JOIN articles a ON a.id = sa.article_id WHERE sa.story_id = stories.id),
-                 last_seen = (
-                   SELECT MAX(a.published) FROM story_articles sa
-                   JOIN articles a ON a.id = sa.article_id WHERE sa.story_id = stories.id)
-               WHERE id = ?""",
+            f"""UPDATE stories SET title = ?, terms = ?, updated_at = ?, {STORY_FIGURES}
+                WHERE id = ?""",
             [story.title, json.dumps(list(story.terms)), ts(now), story_id],
         )
 

@@ -163,22 +163,35 @@ class BrowsingStore(StoryStore):
             order="a.id",
         )
 
-    def articles(self, *, since: datetime | None, limit: int) -> list[ArticleView]:
-        """Articles first seen since ``since``, newest first; muted ones are left out."""
+    def articles(
+        self, *, since: datetime | None, limit: int, saved: bool = False
+    ) -> list[ArticleView]:
+        """Articles first seen since ``since``, newest first; muted ones are left out.
+        ``saved``: only the saved ones."""
         where, params = "a.muted = 0", {}
         if since is not None:
             where, params = "a.muted = 0 AND a.first_seen >= :since", {"since": ts(since)}
+        if saved:
+            where += " AND a.saved_at IS NOT NULL"
         return self._article_views(where, params, order="a.published DESC, a.id DESC", limit=limit)
 
     def search(
-        self, query: str, *, limit: int, since: datetime | None = None, muted: bool = True
+        self,
+        query: str,
+        *,
+        limit: int,
+        since: datetime | None = None,
+        muted: bool = True,
+        saved: bool = False,
     ) -> list[ArticleView]:
         """Full-text search over titles and summaries, newest first (news ages fast), each
         with its matches highlighted. Muted articles are found too unless ``muted`` is false:
-        a search names what it looks for."""
+        a search names what it looks for. ``saved``: only saved articles."""
         where, params = "articles_fts MATCH :q", {"q": _fts_query(query)}
         if not muted:
             where += " AND a.muted = 0"
+        if saved:
+            where += " AND a.saved_at IS NOT NULL"
         if since is not None:
             where, params = f"{where} AND a.first_seen >= :since", {**params, "since": ts(since)}
         return self._article_views(
@@ -202,7 +215,7 @@ class BrowsingStore(StoryStore):
                       FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"""
         sql = f"""SELECT a.id, a.title, a.url, a.summary, a.published, a.first_seen,
                          sa.story_id, sa.similarity, sa.shared_terms, sa.placed_in, sa.placed_by,
-                         a.read, a.muted, {FEED_NAME} AS feed
+                         a.read, a.muted, a.saved_at, {FEED_NAME} AS feed
                          {found or "FROM articles a"} JOIN feeds f ON f.id = a.feed_id
                   LEFT JOIN story_articles sa ON sa.article_id = a.id
                   WHERE {where} ORDER BY {order}"""
@@ -227,6 +240,7 @@ class BrowsingStore(StoryStore):
                 placed_by=r["placed_by"],
                 read=bool(r["read"]),
                 muted=bool(r["muted"]),
+                saved=r["saved_at"] is not None,
                 title_match=_highlight(r["title_match"]) if matching else None,
                 snippet=_highlight(r["snippet"]) if matching else None,
             )
