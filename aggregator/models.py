@@ -248,6 +248,18 @@ class PruneReport:
     freed_bytes: int = 0  # given back to the file system by the incremental vacuum
     dry_run: bool = False
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cutoff": iso(self.cutoff),
+            "articles": self.articles,
+            "stories": self.stories,
+            "seen_records": self.seen_records,
+            "batches": self.batches,
+            "longest_lock_seconds": round(self.longest_lock, 4),
+            "freed_bytes": self.freed_bytes,
+            "dry_run": self.dry_run,
+        }
+
 
 @dataclass(frozen=True)
 class DigestEntry:

@@ -3,25 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from .errors import NotFoundError
 from .listing import get_story
 from .render import safe_url
 from .store import Store
 
-__all__ = ["link_to_open", "mark"]
+__all__ = ["link_to_open", "mark", "save"]
 
 
 def mark(store: Store, ids: Sequence[int], *, articles: bool, read: bool) -> int:
     """Mark stories (all their articles, and so their copies in other feeds) or articles read
     or unread; return how many articles changed. Unknown ids are an error, and change nothing.
     """
+    return store.mark_read(_chosen(store, ids, articles=articles), read=read)
+
+
+def save(store: Store, ids: Sequence[int], *, articles: bool, saved: bool, now: datetime) -> int:
+    """Save stories (every article they hold now) or articles, which pruning never removes; or
+    unsave them. Returns how many articles changed; unknown ids are an error, and change
+    nothing."""
+    return store.mark_saved(_chosen(store, ids, articles=articles), saved=saved, now=now)
+
+
+def _chosen(store: Store, ids: Sequence[int], *, articles: bool) -> list[int]:
+    """The articles that ids name: articles' own, or every article of these stories."""
     if articles:
         store.stories_of(ids)  # raises NotFoundError for an unknown id
-        chosen = list(dict.fromkeys(ids))
-    else:
-        chosen = list(dict.fromkeys(a for story in ids for a in store.story_articles(story)))
-    return store.mark_read(chosen, read=read)
+        return list(dict.fromkeys(ids))
+    return list(dict.fromkeys(a for story in ids for a in store.story_articles(story)))
 
 
 def link_to_open(store: Store, id: int, *, article: bool) -> str:

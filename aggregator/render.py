@@ -11,12 +11,21 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from .models import ArticleView, Digest, DigestEntry, FeedHealth, FeedView, StoryView
+from .models import (
+    ArticleView,
+    Digest,
+    DigestEntry,
+    FeedHealth,
+    FeedView,
+    PruneReport,
+    StoryView,
+)
 
 if TYPE_CHECKING:
     import jinja2
 
     from .evaluate import EvalReport
+    from .retention import DatabaseStats
 
 __all__ = [
     "plural",
@@ -24,9 +33,12 @@ __all__ = [
     "render_digest",
     "render_eval",
     "render_feeds",
+    "render_prune",
+    "render_stats",
     "render_stories",
     "render_story",
     "sanitize_html",
+    "size_text",
     "when",
 ]
 
@@ -343,9 +355,11 @@ def render_articles(articles: Sequence[ArticleView]) -> str:
     lines = []
     for article in articles:
         story = f"  story {article.story_id}" if article.story_id else ""
-        muted = "  (muted)" if article.muted else ""
+        marks = "".join(
+            f"  ({mark})" for mark, on in (("muted", article.muted), ("saved", article.saved)) if on
+        )
         lines.append(f"[{article.id}] {article.title}")
-        lines.append(f"      {when(article.published)}  {article.feed}{story}{muted}")
+        lines.append(f"      {when(article.published)}  {article.feed}{story}{marks}")
         if article.snippet is not None and article.snippet.spans:
             lines += _wrap(article.snippet.text, "      ")  # where the summary matched
         if article.url:
@@ -405,3 +419,66 @@ def render_eval(report: EvalReport) -> str:
             "",
         ]
     )
+
+
+def size_text(count: int) -> str:
+    """ "1.2 GB", "350 MB", "12 kB": a size in bytes as a person reads it (powers of 1000)."""
+    size = float(count)
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{count:,} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def render_prune(report: PruneReport) -> str:
+    """What `db prune` removed, or with --dry-run would remove."""
+    before = when(report.cutoff)
+    if report.dry_run:
+        return (
+            f"would remove {plural(report.articles, 'article')} first seen before {before} "
+            f"and {plural(report.stories, 'story')} left without articles (dry run: nothing "
+            "changed)"
+        )
+    text = (
+        f"removed {plural(report.articles, 'article')} first seen before {before} and "
+        f"{plural(report.stories, 'story')} left without articles"
+    )
+    if report.articles:
+        text += (
+            f"; {plural(report.seen_records, 'item')} still in their feeds remembered; "
+            f"{size_text(report.freed_bytes)} given back; longest lock "
+            f"{report.longest_lock:.2f} s over {plural(report.batches, 'batch')}"
+        )
+    return text
+
+
+def render_stats(stats: DatabaseStats) -> str:
+    """`db stats`: size, contents, the oldest article, and the next prune."""
+    space = stats.space
+    oldest = when(space.oldest_article) if space.oldest_article else "none"
+    lines = [
+        f"size            {size_text(space.file_bytes)} ({size_text(space.free_bytes)} free "
+        "inside)",
+        f"articles        {space.articles:,} ({space.saved:,} saved)",
+        f"stories         {space.stories:,}",
+        f"oldest article  {oldest}",
+    ]
+    if stats.keep is None:
+        lines.append("keep            all (database.keep: nothing is pruned)")
+    else:
+        days = stats.keep.total_seconds() / 86400
+        lines.append(f"keep            {days:g} days (database.keep), saved articles for good")
+        last = when(stats.last_prune) if stats.last_prune else "never"
+        lines.append(f"last prune      {last}")
+    if stats.next_prune is not None:
+        lines.append(
+            f"next prune      {plural(stats.next_prune.articles, 'article')} and "
+            f"{plural(stats.next_prune.stories, 'story')} "
+            f"(first seen before {when(stats.next_prune.cutoff)})"
+        )
+    if space.seen_records:
+        lines.append(f"pruned items still in their feeds  {space.seen_records:,}")
+    if not space.auto_vacuum:
+        lines.append("auto_vacuum     not yet: the next prune rebuilds the file once")
+    return "\n".join(lines) + "\n"

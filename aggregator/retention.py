@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from .models import PruneReport
+from .models import PruneReport, iso
 from .store import Store
 from .store.retention import SpaceFigures
 
@@ -46,6 +47,22 @@ class DatabaseStats:
     keep: timedelta | None
     last_prune: datetime | None
     next_prune: PruneReport | None  # a dry run: what it would remove now; None with keep: all
+
+    def to_json(self) -> dict[str, Any]:
+        space = self.space
+        return {
+            "file_bytes": space.file_bytes,
+            "free_bytes": space.free_bytes,
+            "articles": space.articles,
+            "saved": space.saved,
+            "stories": space.stories,
+            "seen_records": space.seen_records,
+            "oldest_article": iso(space.oldest_article),
+            "auto_vacuum": space.auto_vacuum,
+            "keep_days": self.keep.total_seconds() / 86400 if self.keep else None,
+            "last_prune": iso(self.last_prune),
+            "next_prune": self.next_prune.to_json() if self.next_prune else None,
+        }
 
 
 def next_batch(size: int, seconds: float) -> int:

@@ -95,6 +95,8 @@ def article_table(articles: Sequence[ArticleView]) -> RenderableType:
             parts.append(highlighted(article.snippet, style="dim"))
         if article.muted:
             parts.append(Text("(muted)", style="dim italic"))
+        if article.saved:
+            parts.append(Text("(saved)", style="green italic"))
         table.add_row(
             str(article.id),
             when(article.published),

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from ..listing import get_story, ranked_stories
 from ..models import ArticleView
 from ..options import cutoff
-from ..reading import mark
+from ..reading import mark, save
 from ..render import plural, safe_url, when
 from ..store import Store
 from ..terminal import status_text
@@ -87,6 +87,7 @@ class StoryList(ReaderScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "toggle_read", "Read/unread"),
+        Binding("s", "toggle_saved", "Save/unsave"),
         Binding("o", "open_link", "Open link"),
         Binding("f", "pick_feed", "Feed"),
         Binding("t", "pick_tag", "Tag"),
@@ -156,6 +157,22 @@ class StoryList(ReaderScreen):
             mark(self.store, [story_id], articles=False, read=story.unread > 0)
             self._update_row(story_id)
 
+    def action_toggle_saved(self) -> None:
+        """Save every article of the story (never pruned), or unsave them when all are saved."""
+        story_id = self.table.current_key()
+        if story_id is None:
+            return
+        with self.reader.reporting():
+            story = get_story(
+                self.store, story_id, now=self.reader.now(), recent=self.reader.recent
+            )
+            saved = not all(a.saved for a in story.articles)
+            changed = save(
+                self.store, [story_id], articles=False, saved=saved, now=self.reader.now()
+            )
+            what = "saved" if saved else "unsaved"
+            self.notify(f"story {story_id}: {plural(changed, 'article')} {what}")
+
     def action_open_link(self) -> None:
         story_id = self.table.current_key()
         if story_id is None:
@@ -217,6 +234,7 @@ class ArticleList(ReaderScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "toggle_read", "Read/unread"),
+        Binding("s", "toggle_saved", "Save/unsave"),
         Binding("o", "open_link", "Open link"),
     ]
 
@@ -232,6 +250,12 @@ class ArticleList(ReaderScreen):
         article_id = self.table.current_key()
         if article_id is not None:
             toggle_article(self.reader, article_id)
+            self.reload()
+
+    def action_toggle_saved(self) -> None:
+        article_id = self.table.current_key()
+        if article_id is not None:
+            toggle_saved(self.reader, article_id)
             self.reload()
 
     def action_open_link(self) -> None:
@@ -306,6 +330,7 @@ class ArticleScreen(ReaderScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "toggle_read", "Read/unread"),
+        Binding("s", "toggle_saved", "Save/unsave"),
         Binding("o", "open_link", "Open link"),
     ]
 
@@ -328,6 +353,8 @@ class ArticleScreen(ReaderScreen):
         body.append(article.title, style="bold")
         body.append(f"\n{article.feed}, {when(article.published)}, ")
         body.append("read" if article.read else "unread", style="dim" if article.read else "bold")
+        if article.saved:
+            body.append(", saved", style="green")
         body.append("\n")
         if article.url:
             link = safe_url(article.url)
@@ -346,6 +373,10 @@ class ArticleScreen(ReaderScreen):
         toggle_article(self.reader, self.article_id)
         self.reload()
 
+    def action_toggle_saved(self) -> None:
+        toggle_saved(self.reader, self.article_id)
+        self.reload()
+
     def action_open_link(self) -> None:
         open_article(self.reader, self.article_id)
         self.reload()
@@ -357,6 +388,12 @@ def toggle_article(reader: Reader, article_id: int) -> None:
         mark(reader.store, [article_id], articles=True, read=not article.read)
         if article.story_id is not None:
             reader.changed_stories.add(article.story_id)
+
+
+def toggle_saved(reader: Reader, article_id: int) -> None:
+    with reader.reporting():
+        (article,) = reader.store.article_views([article_id])
+        save(reader.store, [article_id], articles=True, saved=not article.saved, now=reader.now())
 
 
 def open_article(reader: Reader, article_id: int) -> None:

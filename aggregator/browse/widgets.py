@@ -95,6 +95,8 @@ def article_cells(article: ArticleView, *, story: bool = False) -> list[Text]:
     ]
     if article.muted:  # only a search lists muted articles
         cells[3].append(" (muted)", style="italic")
+    if article.saved:  # never pruned
+        cells[3].append(" (saved)", style="italic green")
     if story:
         cells.append(Text(str(article.story_id or ""), justify="right"))
     if article.read:

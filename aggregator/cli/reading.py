@@ -1,5 +1,5 @@
 """Reading: `stories`, `story` and its corrections, `articles`, `search`, `browse`, `read`,
-`unread` and `open`.
+`unread`, `save`, `unsave` and `open`.
 """
 
 from __future__ import annotations
@@ -226,11 +226,19 @@ def _corrected(app: App, found: StoryView, as_json: bool, done: str) -> None:
 
 @cli.command()
 @click.argument("query", required=False)
-@click.option("--since", type=SINCE, default="24h", show_default=True, help="6h, 7d, all...")
+@click.option("--since", type=SINCE, help="6h, 7d, all... [default: 24h; all with --saved]")
 @click.option("--limit", default=50, show_default=True, type=COUNT, help="How many; 0 for all.")
+@click.option("--saved", is_flag=True, help="Only saved articles (which are never pruned).")
 @json_option
 @pass_app
-def articles(app: App, query: str | None, since: timedelta, limit: int, as_json: bool) -> None:
+def articles(
+    app: App,
+    query: str | None,
+    since: timedelta | None,
+    limit: int,
+    saved: bool,
+    as_json: bool,
+) -> None:
     """List articles first seen within --since, newest first; with QUERY, only those that
     match it, with the matches highlighted (as `search` does).
 
@@ -238,15 +246,18 @@ def articles(app: App, query: str | None, since: timedelta, limit: int, as_json:
     Examples:
       aggregator articles --since 2h --json
       aggregator articles ceasefire --since 7d
+      aggregator articles --saved
     """
     if query is not None:
         check_query(query)
+    if since is None:  # saved articles are kept for good: all of them, unless asked
+        since = ALL_TIME if saved else timedelta(hours=24)
     with app.store() as store:
         start = cutoff(now(), since)
         if query is None:
-            found = store.articles(since=start, limit=limit)
+            found = store.articles(since=start, limit=limit, saved=saved)
         else:
-            found = store.search(query, since=start, limit=limit, muted=False)
+            found = store.search(query, since=start, limit=limit, muted=False, saved=saved)
     _show_articles(found, as_json)
 
 
@@ -337,6 +348,45 @@ def _mark(app: App, ids: tuple[int, ...], *, articles: bool, read: bool) -> None
     with app.store() as store:
         changed = mark(store, ids, articles=articles, read=read)
     app.say(f"{plural(changed, 'article')} marked {'read' if read else 'unread'}")
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True, type=int)
+@article_option
+@pass_app
+def save(app: App, ids: tuple[int, ...], articles: bool) -> None:
+    """Save stories (every article they hold), or articles with --article: saved articles are
+    never pruned (database.keep), and keep their story's headline and id.
+
+    \b
+    Example:
+      aggregator save 12
+      aggregator save --article 3051
+    """
+    _save(app, ids, articles=articles, saved=True)
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True, type=int)
+@article_option
+@pass_app
+def unsave(app: App, ids: tuple[int, ...], articles: bool) -> None:
+    """Unsave stories, or articles with --article: they are pruned again once old.
+
+    \b
+    Example:
+      aggregator unsave --article 3051
+    """
+    _save(app, ids, articles=articles, saved=False)
+
+
+def _save(app: App, ids: tuple[int, ...], *, articles: bool, saved: bool) -> None:
+    from aggregator.reading import save
+    from aggregator.render import plural
+
+    with app.store() as store:
+        changed = save(store, ids, articles=articles, saved=saved, now=now())
+    app.say(f"{plural(changed, 'article')} {'saved' if saved else 'unsaved'}")
 
 
 @cli.command(name="open")
