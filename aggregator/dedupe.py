@@ -284,17 +284,20 @@ def plan_ingest(
 
 def left_feed(records: Sequence[SeenRecord], articles: Sequence[Article]) -> list[SeenRecord]:
     """The records of pruned items that the feed no longer carries: none of its items has
-    their key, link or text. A document with no items says nothing (a feed emptied by mistake
-    for a moment must not make its whole archive news again)."""
+    their key or link, or their text and date (the same text on another date is another item,
+    a daily "Weather" post say). A document with no items says nothing: a feed emptied by
+    mistake for a moment must not make its whole archive news again."""
     if not articles:
         return []
     keys = {a.item_key for a in articles}
     links = {a.canonical_url for a in articles if a.canonical_url}
-    texts = {a.content_hash for a in articles}
+    texts = {(a.content_hash, a.published) for a in articles}
     return [
         r
         for r in records
-        if r.item_key not in keys and r.canonical_url not in links and r.content_hash not in texts
+        if r.item_key not in keys
+        and r.canonical_url not in links
+        and (r.content_hash, r.published) not in texts
     ]
 
 
