@@ -236,6 +236,30 @@ def test_r_on_an_article_marks_that_article_alone(reading: tuple[Config, Store])
     drive(config, store, scenario)
 
 
+def test_s_saves_a_story_or_one_article_and_again_unsaves(reading: tuple[Config, Store]) -> None:
+    config, store = reading
+    story = next(s for s in (get_story(store, i) for i in ranked(config, store)) if s.size >= 2)
+    second = story.articles[1]
+
+    async def scenario(app: Recorder, pilot: Pilot[None]) -> None:
+        await go_to(pilot, app, story.id)
+        await pilot.press("s")  # the whole story
+        assert all(a.saved for a in get_story(store, story.id).articles)
+        await pilot.press("s")  # all saved: unsaved again
+        assert not any(a.saved for a in get_story(store, story.id).articles)
+        await pilot.press("enter", "down", "s")  # one article of the story
+        assert [a.saved for a in get_story(store, story.id).articles] == [
+            a.id == second.id for a in story.articles
+        ]
+        assert "(saved)" in row(app, second.id)[3]
+        await pilot.press("enter")
+        assert "saved" in shown(app, "#article")
+        await pilot.press("s")  # on the article's page: unsaved
+        assert not any(a.saved for a in get_story(store, story.id).articles)
+
+    drive(config, store, scenario)
+
+
 def test_o_opens_the_first_link_and_marks_it_read(reading: tuple[Config, Store]) -> None:
     config, store = reading
     story = next(s for s in (get_story(store, i) for i in ranked(config, store)) if s.size >= 2)

@@ -232,6 +232,14 @@ def test_plan_ingest_treats_a_pruned_item_as_seen_by_key_link_or_text() -> None:
     # The feed no longer carries g2 (its link) nor g3 (its text): their records can go.
     assert [r.item_key for r in left_feed(pruned, items[:1])] == ["guid:g2", "guid:g3"]
     assert left_feed(pruned, []) == []  # an empty document says nothing
+    # The same text on another date is another item ("Weather for Monday"): it keeps no record.
+    daily = [SeenRecord("guid:w1", None, "weather", OLD)]
+    tomorrow = article("Weather", guid="w2", content_hash="weather", published=OLD + DAY)
+    assert left_feed(daily, [tomorrow]) == daily
+    assert (
+        left_feed(daily, [article("Weather", guid="w1b", content_hash="weather", published=OLD)])
+        == []
+    )
 
 
 def item(n: int) -> dict[str, str]:

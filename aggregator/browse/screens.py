@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from ..listing import get_story, ranked_stories
-from ..models import ArticleView
+from ..models import ArticleView, StoryView
 from ..options import cutoff
 from ..reading import mark, save
 from ..render import plural, safe_url, when
@@ -146,32 +146,34 @@ class StoryList(ReaderScreen):
         if event.row_key.value is not None:
             self.app.push_screen(StoryScreen(int(event.row_key.value)))
 
-    def action_toggle_read(self) -> None:
+    def _current_story(self) -> tuple[int, StoryView] | None:
+        """The row under the cursor: its key, and the story as it is now."""
         story_id = self.table.current_key()
         if story_id is None:
-            return
+            return None
+        return story_id, get_story(
+            self.store, story_id, now=self.reader.now(), recent=self.reader.recent
+        )
+
+    def action_toggle_read(self) -> None:
         with self.reader.reporting():
-            story = get_story(
-                self.store, story_id, now=self.reader.now(), recent=self.reader.recent
-            )
-            mark(self.store, [story_id], articles=False, read=story.unread > 0)
-            self._update_row(story_id)
+            current = self._current_story()
+            if current is not None:
+                story_id, story = current
+                mark(self.store, [story_id], articles=False, read=story.unread > 0)
+                self._update_row(story_id)
 
     def action_toggle_saved(self) -> None:
         """Save every article of the story (never pruned), or unsave them when all are saved."""
-        story_id = self.table.current_key()
-        if story_id is None:
-            return
         with self.reader.reporting():
-            story = get_story(
-                self.store, story_id, now=self.reader.now(), recent=self.reader.recent
-            )
-            saved = not all(a.saved for a in story.articles)
-            changed = save(
-                self.store, [story_id], articles=False, saved=saved, now=self.reader.now()
-            )
-            what = "saved" if saved else "unsaved"
-            self.notify(f"story {story_id}: {plural(changed, 'article')} {what}")
+            current = self._current_story()
+            if current is not None:
+                story_id, story = current
+                saved = not all(a.saved for a in story.articles)
+                now = self.reader.now()
+                changed = save(self.store, [story_id], articles=False, saved=saved, now=now)
+                what = "saved" if saved else "unsaved"
+                self.notify(f"story {story_id}: {plural(changed, 'article')} {what}")
 
     def action_open_link(self) -> None:
         story_id = self.table.current_key()
