@@ -320,7 +320,8 @@ def render_story(story: StoryView, *, why: bool = False) -> str:
         lines.append("terms: " + ", ".join(story.terms))
     lines.append("")
     for article in story.articles:
-        lines.append(f"{when(article.published)}  {article.feed}")
+        saved = "  (saved)" if article.saved else ""
+        lines.append(f"{when(article.published)}  {article.feed}{saved}")
         lines += _wrap(f"[{article.id}] {article.title}", "  ")
         if article.url:
             lines.append(f"  {article.url}")

@@ -480,6 +480,7 @@ def test_save_unsave_and_articles_saved(tmp_path: Path) -> None:
     assert "saved" in run.invoke(cli, [*base, "save", str(story)]).output
     text = run.invoke(cli, [*base, "articles", "--saved"]).output
     assert "(saved)" in text
+    assert "(saved)" in run.invoke(cli, [*base, "story", str(story)]).output
 
 
 def test_database_keep_in_the_config(tmp_path: Path) -> None:
