@@ -94,6 +94,11 @@ def prune(store: Store, keep: timedelta, now: datetime, *, dry_run: bool = False
         stories += batch.stories
         seen += batch.seen_records
         size = next_batch(size, batch.seconds)
+    while True:  # also what a prune killed half-way left to count
+        left, seconds = store.recount_stories(LOCK_TARGET)
+        longest = max(longest, seconds)
+        if not left:
+            break
     freed, vacuum_lock = _give_back_space(store)
     _, optimized_at = store.last_prune()
     optimize = articles > 0 and (optimized_at is None or now - optimized_at >= OPTIMIZE_EVERY)

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 # The articles a batch removes, for a statement that names them ``:ids`` (a JSON list).
 _BATCH = "(SELECT value FROM json_each(:ids))"
 _PRUNABLE = "first_seen < :cutoff AND saved_at IS NULL"
+_RECOUNT = "recount_stories"  # meta: stories whose figures a prune has yet to count again
 
 
 @dataclass(frozen=True)
@@ -130,14 +131,29 @@ class RetentionStore(StoreBase):
                 self.db.execute(f"DELETE FROM {table} WHERE article_id IN {_BATCH}", batch)
             self.db.execute(f"DELETE FROM articles WHERE id IN {_BATCH}", batch)  # FTS: trigger
             emptied = self._drop_empty_stories(stories)
-            kept = [s for s in stories if s not in emptied]
             # The stories that keep articles (newer ones, or saved ones) keep their id and
-            # headline; their figures count what is left.
-            self.db.execute(
-                f"UPDATE stories SET {STORY_FIGURES} WHERE id IN (SELECT value FROM json_each(?))",
-                [json.dumps(kept)],
-            )
+            # headline; their figures are counted again after the batches (recount_stories):
+            # a long-running story loses a few articles in every batch, and counting its
+            # tens of thousands each time would make every batch as slow as that.
+            pending = set(json.loads(self.get_meta(_RECOUNT) or "[]"))
+            pending |= {s for s in stories if s not in emptied}
+            self._set_meta(_RECOUNT, json.dumps(sorted(pending)))
         return PruneBatch(len(ids), len(emptied), seen, time.perf_counter() - started)
+
+    def recount_stories(self, seconds: float) -> tuple[int, float]:
+        """Count again the figures of stories that pruning took articles from, in one
+        transaction that stops after about ``seconds``; return how many are left to count, and
+        how long the lock was held. The list is kept in ``meta``, so a crash loses none."""
+        with self.transaction():
+            started = time.perf_counter()
+            pending = json.loads(self.get_meta(_RECOUNT) or "[]")
+            while pending and time.perf_counter() - started < seconds:
+                self.db.execute(f"UPDATE stories SET {STORY_FIGURES} WHERE id = ?", [pending.pop()])
+            if pending:
+                self._set_meta(_RECOUNT, json.dumps(pending))
+            else:
+                self.db.execute("DELETE FROM meta WHERE key = ?", [_RECOUNT])
+        return len(pending), time.perf_counter() - started
 
     def _drop_empty_stories(self, story_ids: list[int]) -> set[int]:
         """Delete the stories left without articles, with their aliases, corrections and
