@@ -6,7 +6,7 @@ import textwrap
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -391,6 +391,13 @@ def render_feeds(feeds: Sequence[FeedView]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _span(span: timedelta) -> str:
+    seconds = span.total_seconds()
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
 def render_eval(report: EvalReport) -> str:
     b, p = report.bcubed, report.pairwise
     return "\n".join(
@@ -401,6 +408,17 @@ def render_eval(report: EvalReport) -> str:
             f"B3  precision {b.precision:.4f}  recall {b.recall:.4f}  F1 {b.f1:.4f}",
             f"pairwise  precision {p.precision:.4f}  recall {p.recall:.4f}  F1 {p.f1:.4f}",
             f"ARI                {report.ari:.4f}",
+            f"story span         median {_span(report.median_span)}"
+            " from a story's first article to its last",
+            *(
+                [
+                    f"distractors        {report.distractors_pulled:,} of "
+                    f"{report.distractors:,} pulled into a story"
+                    f" ({report.distractors_pulled / report.distractors:.1%})"
+                ]
+                if report.distractors
+                else []
+            ),
             f"speed              {report.docs_per_second:,.0f} documents/s",
             "",
         ]
