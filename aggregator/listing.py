@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from .config import ClusteringConfig, Config
+from .errors import UsageError
 from .models import FeedState, FeedView, StoryView
 from .ranking import rank, story_view
 from .schedule import due, feed_views_of
@@ -79,8 +80,22 @@ def feed_views(store: Store, now: datetime) -> list[FeedView]:
 def feed_report(config: Config, store: Store, *, now: datetime | None = None) -> list[FeedView]:
     """Every configured feed with its polling state (the config's feeds are synced first)."""
     now = now or datetime.now(UTC)
-    store.sync_feeds(config.feeds, now)
+    if not store.read_only:  # a database the user may only read shows the feeds it knows
+        store.sync_feeds(config.feeds, now)
     return feed_views(store, now)
+
+
+def check_filters(store: Store, *, feeds: Sequence[str] = (), tags: Sequence[str] = ()) -> None:
+    """A UsageError for a feed (URL or title) or a tag that no feed has: a typo would
+    otherwise look like a quiet day."""
+    names, known_tags = store.feed_names()
+    for feed in feeds:
+        if feed not in names:
+            raise UsageError(f"--feed {feed}: no such feed (feeds list shows their titles)")
+    for tag in tags:
+        if tag not in known_tags:
+            listed = ", ".join(sorted(known_tags)) or "none"
+            raise UsageError(f"--tag {tag}: no feed has this tag (tags: {listed})")
 
 
 def due_feeds(store: Store, now: datetime, *, ignore_schedule: bool = False) -> list[FeedState]:

@@ -48,21 +48,39 @@ class App:
 
     @property
     def config(self) -> Config:
+        """The config: --config, else ./config.yaml, else the user's; none at all is an error
+        that says how to make one (`aggregator init`)."""
         if self._config is None:
-            from aggregator.config import load_config
+            from aggregator.config import default_config_path, load_config
 
+            if self.config_path is None and not default_config_path().is_file():
+                raise ConfigError(
+                    f"no config found at {default_config_path()} (nor ./config.yaml); "
+                    "run `aggregator init` to write one"
+                )
+            if self.db is not None and not self.db.parent.exists():
+                raise ConfigError(
+                    f"--db {self.db}: the folder {self.db.parent} does not exist; create it "
+                    "first, or give another path"
+                )
             self._config = load_config(self.config_path, database=self.db)
         return self._config
 
     @contextlib.contextmanager
-    def store(self) -> Iterator[Store]:
-        """The database, with the config's mute rules applied (at once, when they changed)."""
-        from aggregator.store import open_store
-        from aggregator.stories import apply_mute
+    def store(self, *, read_only: bool = False) -> Iterator[Store]:
+        """The database, with the config's mute rules applied (at once, when they changed).
 
-        store = open_store(self.config.database)
+        ``read_only``: what a command that only reads needs. A database the user may only
+        read then works, as it is (mute rules that changed since the last write wait for it).
+        """
+        from aggregator.store import open_store
+
+        store = open_store(self.config.database, read_only=read_only)
         try:
-            apply_mute(store, self.config, now=now())
+            if not store.read_only:
+                from aggregator.stories import apply_mute
+
+                apply_mute(store, self.config, now=now())
             yield store
         finally:
             store.close()
@@ -86,6 +104,11 @@ class AggregatorGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Ctrl-C: each step commits or rolls back as a whole, so the database is as the
+            # last finished step left it. 130 is what a shell reports for SIGINT.
+            click.echo("interrupted; nothing half-done was kept", err=True)
+            ctx.exit(130)
         except LockedError as e:
             # Overlapping cron runs are normal: say so, and succeed.
             if e.stuck or not (isinstance(ctx.obj, App) and ctx.obj.quiet):
@@ -112,7 +135,11 @@ class Since(click.ParamType):  # type: ignore[type-arg]  # generic in newer clic
         try:
             return parse_duration(value, where="--since")
         except ConfigError as e:
-            self.fail(str(e).removeprefix("--since: ") + ", or all", param, ctx)
+            if "century" in str(e):
+                self.fail(f"{value} is more than a century; for no limit, say all", param, ctx)
+            self.fail(
+                f"wants a duration with a unit such as 6h or 7d, or all; got {value}", param, ctx
+            )
 
 
 SINCE = Since()
@@ -132,7 +159,16 @@ def show(plain: Callable[[], str], coloured: Callable[[], Any]) -> None:
     Console(highlight=False).print(coloured())
 
 
-COUNT = click.IntRange(0)  # --limit: 0 means no limit
+class Count(click.IntRange):
+    """``--limit``: 0 or more, where 0 means no limit. A number beyond what SQLite counts
+    (``--limit 99999999999999999999``) means all there is, as 0 does."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        count = super().convert(value, param, ctx)
+        return 0 if count >= 2**62 else count
+
+
+COUNT = Count(0)
 format_option = click.option(
     "--format",
     "fmt",

@@ -45,7 +45,7 @@ def feeds_list(app: App, as_json: bool) -> None:
     from aggregator.listing import feed_report
     from aggregator.render import render_feeds
 
-    with app.store() as store:
+    with app.store(read_only=True) as store:
         views = feed_report(app.config, store)
     if as_json:
         print_json([v.to_json() for v in views])

@@ -163,7 +163,7 @@ def _deliver(
         elif delivery.outcome == DeliveryOutcome.NOTHING_NEW:
             app.say(f"Nothing new for {delivery.recipient}: no mail sent", err=True)
 
-    with app.store() as store:
+    with app.store(read_only=dry_run) as store:
         if printed or (config.email is None and not to):
             print_digest(config, store, write, since=since, limit=limit, dry_run=dry_run)
             return

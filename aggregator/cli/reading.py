@@ -63,9 +63,10 @@ def stories(
       aggregator stories --since 6h --limit 10
       aggregator stories --unread --tag world --json
     """
-    from aggregator.listing import ranked_stories
+    from aggregator.listing import check_filters, ranked_stories
 
-    with app.store() as store:
+    with app.store(read_only=True) as store:
+        check_filters(store, feeds=feeds, tags=tags)
         found = ranked_stories(
             store,
             since=cutoff(now(), since),
@@ -154,7 +155,7 @@ def story_show(app: App, story_id: int, why: bool, as_json: bool) -> None:
     """
     from aggregator.listing import get_story
 
-    with app.store() as store:
+    with app.store(read_only=True) as store:
         found = get_story(store, story_id, recent=app.config.clustering.quiet_after)
     _show_story(found, as_json, why=why)
 
@@ -225,12 +226,12 @@ def _corrected(app: App, found: StoryView, as_json: bool, done: str) -> None:
 
 
 @cli.command()
-@click.argument("query", required=False)
+@click.argument("words", nargs=-1)
 @click.option("--since", type=SINCE, default="24h", show_default=True, help="6h, 7d, all...")
 @click.option("--limit", default=50, show_default=True, type=COUNT, help="How many; 0 for all.")
 @json_option
 @pass_app
-def articles(app: App, query: str | None, since: timedelta, limit: int, as_json: bool) -> None:
+def articles(app: App, words: tuple[str, ...], since: timedelta, limit: int, as_json: bool) -> None:
     """List articles first seen within --since, newest first; with QUERY, only those that
     match it, with the matches highlighted (as `search` does).
 
@@ -239,9 +240,10 @@ def articles(app: App, query: str | None, since: timedelta, limit: int, as_json:
       aggregator articles --since 2h --json
       aggregator articles ceasefire --since 7d
     """
+    query = " ".join(words) if words else None
     if query is not None:
         check_query(query)
-    with app.store() as store:
+    with app.store(read_only=True) as store:
         start = cutoff(now(), since)
         if query is None:
             found = store.articles(since=start, limit=limit)
@@ -251,23 +253,23 @@ def articles(app: App, query: str | None, since: timedelta, limit: int, as_json:
 
 
 @cli.command()
-@click.argument("query")
+@click.argument("words", nargs=-1, required=True)
 @click.option("--since", type=SINCE, default="all", show_default=True, help="6h, 7d, all...")
 @click.option("--limit", default=50, show_default=True, type=COUNT, help="How many; 0 for all.")
 @json_option
 @pass_app
-def search(app: App, query: str, since: timedelta, limit: int, as_json: bool) -> None:
+def search(app: App, words: tuple[str, ...], since: timedelta, limit: int, as_json: bool) -> None:
     """Full-text search of titles and summaries, newest first, matches highlighted.
 
-    The words are looked for as given (all of them, in any order), never read as query
-    syntax. Muted articles are found too, and marked.
+    The words are looked for as given (all of them, in any order; quotes are not needed),
+    never read as query syntax. Muted articles are found too, and marked.
 
     \b
     Example:
-      aggregator search "central bank"
+      aggregator search central bank
     """
-    check_query(query)
-    with app.store() as store:
+    query = check_query(" ".join(words))
+    with app.store(read_only=True) as store:
         found = store.search(query, since=cutoff(now(), since), limit=limit)
     _show_articles(found, as_json)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from ..dedupe import headline_keys
 from ..errors import StorageError
 from .base import ts
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["MIGRATIONS", "SEEN_AT", "SOURCE_COUNT", "migrate"]
 
