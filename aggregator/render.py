@@ -127,6 +127,12 @@ def render_digest(digest: Digest, fmt: str, *, links: int = 3) -> str:
     raise ValueError(f"unknown format {fmt!r}")  # the CLI and config offer only DIGEST_FORMATS
 
 
+def _one_line(text: str, width: int = 80) -> str:
+    """``text`` on one line of ``width`` columns at most, ending in an ellipsis when cut
+    (`feeds list --json` keeps the whole)."""
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
 def _wrap(text: str, indent: str = "", hang: str = "") -> list[str]:
     """Wrap at 72 columns; ``hang`` indents the lines after the first a little more."""
     return textwrap.wrap(
@@ -373,7 +379,8 @@ def render_feeds(feeds: Sequence[FeedView]) -> str:
         if feed.last_error and (feed.error_count or feed.status == FeedHealth.GONE):
             errors = f"{plural(feed.error_count, 'error')} in a row" if feed.error_count else "gone"
             at = f" at {when(feed.last_error_at)}" if feed.last_error_at else ""
-            lines += _wrap(f"{errors}; last{at}: {feed.last_error}", "    ")
+            message = " ".join(feed.last_error.split())
+            lines.append(_one_line(f"    {errors}; last{at}: {message}"))
         success = when(feed.last_success) if feed.last_success else "never"
         if feed.status in (FeedHealth.GONE, FeedHealth.DUPLICATE):
             due = "never"

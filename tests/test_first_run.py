@@ -385,3 +385,149 @@ def test_stories_is_fast_because_the_read_path_loads_nothing_heavy(offline_db: P
     )
     assert "Castovia" in result.stdout or "articles" in result.stdout
     assert result.stderr.strip() == "[]"
+
+
+# --- feeds ------------------------------------------------------------------------------------
+
+PAGE = """<!doctype html><html><head><title>Outlet</title>
+<link rel="stylesheet" href="/style.css">
+{links}
+</head><body><p>News</p></body></html>"""
+
+
+def _page(*links: str) -> bytes:
+    return PAGE.format(links="\n".join(links)).encode()
+
+
+@pytest.fixture
+def empty_config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text("database: agg.db\nfeeds: []\n")
+    return path
+
+
+def test_feeds_add_of_an_address_without_a_scheme_tries_https_then_http(
+    empty_config: Path, runner: CliRunner, feed_server: FeedServer
+) -> None:
+    url = feed_server.add("/rss", body=rss("Harbour Sentinel", [{"guid": "1", "title": "Hi"}]))
+    typed = url.removeprefix("http://")  # 127.0.0.1:PORT/rss: the server speaks plain HTTP
+    result = runner.invoke(cli, ["--config", str(empty_config), "feeds", "add", typed])
+    assert result.exit_code == 0, result.output
+    config = load_config(empty_config, environ={})
+    assert [(f.url, f.title) for f in config.feeds] == [(url, "Harbour Sentinel")]
+
+
+def test_feeds_add_of_a_web_page_adds_the_feed_it_advertises(
+    empty_config: Path, runner: CliRunner, feed_server: FeedServer
+) -> None:
+    feed_server.add(
+        "/feeds/all.atom", body=rss("Outlet, everything", [{"guid": "1", "title": "a"}])
+    )
+    page = feed_server.add(
+        "/",
+        body=_page('<link rel="alternate" type="application/atom+xml" href="feeds/all.atom">'),
+        headers={"Content-Type": "text/html; charset=utf-8"},
+    )
+    result = runner.invoke(cli, ["--config", str(empty_config), "feeds", "add", page])
+    assert result.exit_code == 0, result.output
+    assert f"advertised by {page}" in result.stdout
+    feed = load_config(empty_config, environ={}).feeds[0]
+    assert feed.url == feed_server.url("/feeds/all.atom")
+    assert feed.title == "Outlet, everything"  # the feed's own title, stored for --feed
+
+
+def test_feeds_add_of_a_page_with_several_feeds_lists_them_to_pick_from(
+    empty_config: Path, runner: CliRunner, feed_server: FeedServer
+) -> None:
+    feed_server.add("/world.xml", body=rss("World", [{"guid": "1", "title": "a"}]))
+    feed_server.add("/sport.json", body=b'{"version": "https://jsonfeed.org/version/1.1", '
+                    b'"title": "Sport", "items": [{"id": "1", "title": "b"}]}')  # fmt: skip
+    page = feed_server.add(
+        "/news",
+        body=_page(
+            '<link rel="alternate" type="application/rss+xml" title="World" href="/world.xml">',
+            '<LINK REL="alternate" TYPE="application/feed+json" TITLE="Sport" HREF="sport.json">',
+            '<link rel="alternate" hreflang="fr" href="/fr/news">',  # a translation, not a feed
+        ),
+        headers={"Content-Type": "text/html"},
+    )
+    args = ["--config", str(empty_config), "feeds", "add", page]
+    listed = runner.invoke(cli, args)
+    assert listed.exit_code == 2
+    assert "advertises 2 feeds" in listed.stderr and "--pick N" in listed.stderr
+    assert f"1. {feed_server.url('/world.xml')}  (RSS: World)" in listed.stderr
+    assert f"2. {feed_server.url('/sport.json')}  (JSON Feed: Sport)" in listed.stderr
+    assert load_config(empty_config, environ={}).feeds == ()
+    wrong = runner.invoke(cli, [*args, "--pick", "3"])
+    assert wrong.exit_code == 2 and "--pick 3 is not one of them" in wrong.stderr
+    picked = runner.invoke(cli, [*args, "--pick", "2", "--tag", "sport"])
+    assert picked.exit_code == 0, picked.output
+    feeds = load_config(empty_config, environ={}).feeds
+    assert [(f.url, f.title, f.tags) for f in feeds] == [
+        (feed_server.url("/sport.json"), "Sport", ("sport",))
+    ]
+
+
+def test_feeds_remove_takes_a_title(
+    empty_config: Path, runner: CliRunner, feed_server: FeedServer
+) -> None:
+    url = feed_server.add("/a.xml", body=rss("Alpine Courier", [{"guid": "1", "title": "a"}]))
+    other = feed_server.add("/b.xml", body=rss("Other", [{"guid": "1", "title": "a"}]))
+    for feed in (url, other):
+        assert (
+            runner.invoke(cli, ["--config", str(empty_config), "feeds", "add", feed]).exit_code == 0
+        )
+    result = runner.invoke(
+        cli, ["--config", str(empty_config), "feeds", "remove", "alpine courier"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"Removed {url}" in result.stdout
+    assert [f.url for f in load_config(empty_config, environ={}).feeds] == [other]
+    missing = runner.invoke(cli, ["--config", str(empty_config), "feeds", "remove", "Nope"])
+    assert missing.exit_code == 2 and "is not in" in missing.stderr
+
+
+def test_feeds_list_says_why_a_feed_fails_in_one_line(
+    empty_config: Path, runner: CliRunner, feed_server: FeedServer
+) -> None:
+    bad = feed_server.add("/bad.xml", status=500, body=b"x" * 400)
+    ok = feed_server.add("/ok.xml", body=rss("Fine", [{"guid": "1", "title": "a"}]))
+    empty_config.write_text(f"database: agg.db\nfeeds: [{bad}, {ok}]\n")
+    assert runner.invoke(cli, ["--config", str(empty_config), "poll"]).exit_code == 0
+    text = runner.invoke(cli, ["--config", str(empty_config), "feeds", "list"]).stdout
+    block = text.split(bad, 1)[1].split("\n\n")[0].splitlines()
+    error_lines = [line for line in block if "HTTP 500" in line]
+    assert len(error_lines) == 1, text
+    assert error_lines[0].startswith("    1 error in a row; last at ")
+    assert len(error_lines[0]) <= 80
+
+
+def test_feeds_export_then_import_round_trips_local_feeds_too(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    local = tmp_path / "feeds" / "local.xml"
+    local.parent.mkdir()
+    local.write_bytes(rss("Local", [{"guid": "1", "title": "a"}]))
+    first = tmp_path / "first.yaml"
+    first.write_text(
+        "database: agg.db\nfeeds:\n"
+        f"  - {{url: {local}, title: Local, tags: [home, mine]}}\n"
+        "  - {url: 'https://a.example/rss', title: Alpha, tags: [world]}\n"
+        "  - https://b.example/rss\n"
+    )
+    exported = tmp_path / "subs.opml"
+    result = runner.invoke(cli, ["--config", str(first), "feeds", "export", "-o", str(exported)])
+    assert result.exit_code == 0, result.output
+    # Into the same config: every feed is already present, none skipped.
+    same = runner.invoke(cli, ["--config", str(first), "feeds", "import", str(exported)])
+    assert same.stdout == f"Imported 0 feeds (3 already present, 0 skipped) to {first}\n"
+    assert same.stderr == ""
+    # Into a new config: the same feeds, titles and tags, the local one included when asked.
+    second = tmp_path / "second.yaml"
+    second.write_text("database: agg.db\nfeeds: []\n")
+    args = ["--config", str(second), "feeds", "import", str(exported)]
+    without = runner.invoke(cli, [*args, "--dry-run"])
+    assert f"skipped {local.as_uri()}: not an http(s) URL" in without.stderr
+    result = runner.invoke(cli, [*args, "--local-files"])
+    assert result.stdout == f"Imported 3 feeds (0 already present, 0 skipped) to {second}\n"
+    assert load_config(second, environ={}).feeds == load_config(first, environ={}).feeds
