@@ -176,6 +176,17 @@ def move_articles(
         if not moving:
             raise CorrectionError(f"article {_listed(article_ids)} is already in story {target}")
         left = {s for a, s in placed.items() if s is not None and s != target}
+        apart = {pair for pair in store.stories_apart() if target in pair}
+        for origin in sorted(left):
+            emptied = set(store.story_articles(origin)) <= set(moving)
+            if emptied and (min(origin, target), max(origin, target)) in apart:
+                # Emptying it would make it an alias of the target: a merge, which the split
+                # or move that set the two apart said never to do. Only the user's merge may.
+                raise CorrectionError(
+                    f"story {origin} is kept apart from story {target} (split or moved from "
+                    f"it), and this would move all its articles there, merging the two; to "
+                    f"undo the split, merge them: aggregator story merge {target} {origin}"
+                )
         store.move_articles(moving, to=target, now=now)
         # A story the move emptied is gone (an alias of the target now).
         changed = [target, *(s for s in left if store.resolve_story(s) == s)]

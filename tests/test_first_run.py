@@ -531,3 +531,43 @@ def test_feeds_export_then_import_round_trips_local_feeds_too(
     result = runner.invoke(cli, [*args, "--local-files"])
     assert result.stdout == f"Imported 3 feeds (0 already present, 0 skipped) to {second}\n"
     assert load_config(second, environ={}).feeds == load_config(first, environ={}).feeds
+
+
+# --- corrections ------------------------------------------------------------------------------
+
+
+def test_moving_a_split_off_article_back_does_not_undo_the_split(
+    offline_db: Path, runner: CliRunner
+) -> None:
+    """The README's rule: a story split off is never merged with its story again. Moving its
+    last article back would have emptied it into an alias of the other story: a merge."""
+    story = next(
+        s
+        for s in json.loads(
+            offline(runner, offline_db, "stories", "--json", "--since", "all").stdout
+        )
+        if s["size"] >= 3
+    )
+    article = story["articles"][-1]["id"]
+    split = json.loads(
+        offline(
+            runner, offline_db, "story", "split", str(story["id"]), str(article), "--json"
+        ).stdout
+    )
+    new = split["id"]
+    assert new != story["id"] and [a["id"] for a in split["articles"]] == [article]
+    back = runner.invoke(
+        cli,
+        ["--config", str(OFFLINE), "--db", str(offline_db), "story", "move", str(article),
+         "--to", str(story["id"])],
+    )  # fmt: skip
+    assert back.exit_code == 1
+    assert f"story {new} is kept apart from story {story['id']}" in back.stderr
+    assert f"aggregator story merge {story['id']} {new}" in back.stderr
+    # Nothing moved: both stories are as the split left them.
+    kept = json.loads(offline(runner, offline_db, "story", str(new), "--json").stdout)
+    assert kept["id"] == new and [a["id"] for a in kept["articles"]] == [article]
+    # The merge the message names undoes the split, on purpose.
+    offline(runner, offline_db, "story", "merge", str(story["id"]), str(new))
+    merged = json.loads(offline(runner, offline_db, "story", str(new), "--json").stdout)
+    assert merged["id"] == story["id"] and article in [a["id"] for a in merged["articles"]]
