@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from .config import ClusteringConfig, Config
-from .errors import UsageError
 from .models import FeedState, FeedView, StoryView
 from .ranking import rank, story_view
 from .schedule import due, feed_views_of
@@ -19,6 +18,7 @@ __all__ = [
     "feed_views",
     "get_story",
     "ranked_stories",
+    "unknown_filters",
 ]
 
 # A story is "quiet" once no article came within this long (clustering.quiet_after).
@@ -85,17 +85,24 @@ def feed_report(config: Config, store: Store, *, now: datetime | None = None) ->
     return feed_views(store, now)
 
 
-def check_filters(store: Store, *, feeds: Sequence[str] = (), tags: Sequence[str] = ()) -> None:
-    """A UsageError for a feed (URL or title) or a tag that no feed has: a typo would
-    otherwise look like a quiet day."""
+def unknown_filters(
+    store: Store, *, feeds: Sequence[str] = (), tags: Sequence[str] = ()
+) -> list[str]:
+    """What is wrong with ``--feed`` (URLs or titles) and ``--tag`` values that no feed has:
+    a typo would otherwise look like a quiet day."""
     names, known_tags = store.feed_names()
-    for feed in feeds:
-        if feed not in names:
-            raise UsageError(f"--feed {feed}: no such feed (feeds list shows their titles)")
-    for tag in tags:
-        if tag not in known_tags:
-            listed = ", ".join(sorted(known_tags)) or "none"
-            raise UsageError(f"--tag {tag}: no feed has this tag (tags: {listed})")
+    notes = [
+        f"--feed {feed}: no such feed (`feeds list` shows their titles)"
+        for feed in feeds
+        if feed not in names
+    ]
+    listed = ", ".join(sorted(known_tags)) or "none"
+    notes += [
+        f"--tag {tag}: no feed has this tag (tags: {listed})"
+        for tag in tags
+        if tag not in known_tags
+    ]
+    return notes
 
 
 def due_feeds(store: Store, now: datetime, *, ignore_schedule: bool = False) -> list[FeedState]:

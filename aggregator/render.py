@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .evaluate import EvalReport
 
 __all__ = [
+    "article_ref",
     "plural",
     "render_articles",
     "render_digest",
@@ -292,6 +293,12 @@ def _digest_html(digest: Digest, links: int) -> str:
 # --- browsing ---------------------------------------------------------------------------------
 
 
+def article_ref(article_id: int) -> str:
+    """An article's id as text shows it, ``a43``: never to be taken for story 43, which is
+    shown ``[43]``. Commands take either form of an article id; the JSON keeps the number."""
+    return f"a{article_id}"
+
+
 def render_stories(stories: Sequence[StoryView]) -> str:
     if not stories:
         return "No stories. Try --since all or --min-size 1.\n"
@@ -315,7 +322,7 @@ def render_story(story: StoryView, *, why: bool = False) -> str:
     lines.append("")
     for article in story.articles:
         lines.append(f"{when(article.published)}  {article.feed}")
-        lines += _wrap(f"[{article.id}] {article.title}", "  ")
+        lines += _wrap(f"[{article_ref(article.id)}] {article.title}", "  ")
         if article.url:
             lines.append(f"  {article.url}")
         for dup in article.duplicates:
@@ -350,7 +357,7 @@ def render_articles(articles: Sequence[ArticleView]) -> str:
     for article in articles:
         story = f"  story {article.story_id}" if article.story_id else ""
         muted = "  (muted)" if article.muted else ""
-        lines.append(f"[{article.id}] {article.title}")
+        lines.append(f"[{article_ref(article.id)}] {article.title}")
         lines.append(f"      {when(article.published)}  {article.feed}{story}{muted}")
         if article.snippet is not None and article.snippet.spans:
             lines += _wrap(article.snippet.text, "      ")  # where the summary matched

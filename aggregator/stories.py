@@ -179,13 +179,17 @@ def move_articles(
         apart = {pair for pair in store.stories_apart() if target in pair}
         for origin in sorted(left):
             emptied = set(store.story_articles(origin)) <= set(moving)
-            if emptied and (min(origin, target), max(origin, target)) in apart:
-                # Emptying it would make it an alias of the target: a merge, which the split
-                # or move that set the two apart said never to do. Only the user's merge may.
+            if (
+                emptied
+                and (min(origin, target), max(origin, target)) in apart
+                and store.made_by_user(origin)
+            ):
+                # A story split off the target would become its alias: the split undone as a
+                # merge, which a split says never happens. Only the user's merge may do that.
                 raise CorrectionError(
-                    f"story {origin} is kept apart from story {target} (split or moved from "
-                    f"it), and this would move all its articles there, merging the two; to "
-                    f"undo the split, merge them: aggregator story merge {target} {origin}"
+                    f"story {origin} was split off story {target} and is kept apart from it; "
+                    f"moving all its articles there would merge the two. To undo the split, "
+                    f"merge them: aggregator story merge {target} {origin}"
                 )
         store.move_articles(moving, to=target, now=now)
         # A story the move emptied is gone (an alias of the target now).

@@ -313,12 +313,13 @@ def test_stories_says_when_no_such_feed_or_tag_exists(
     result = runner.invoke(
         cli, ["--config", str(OFFLINE), "--db", str(offline_db), "stories", *option]
     )
-    assert result.exit_code == 2 and message in result.stderr
-    # A feed named by its title, and a tag it has, still work.
+    assert result.exit_code == 0 and f"note: {message}" in result.stderr
+    assert result.stdout.startswith("No stories.")
+    # A feed named by its title, and a tag it has, draw no note.
     feed = json.loads(offline(runner, offline_db, "feeds", "list", "--json").stdout)[0]
-    assert offline(runner, offline_db, "stories", "--feed", feed["title"]).exit_code == 0
-    if feed["tags"]:
-        assert offline(runner, offline_db, "stories", "--tag", feed["tags"][0]).exit_code == 0
+    assert feed["tags"]
+    for known in (["--feed", feed["title"]], ["--tag", feed["tags"][0]]):
+        assert offline(runner, offline_db, "stories", *known).stderr == ""
 
 
 def test_since_without_a_unit_says_what_it_wants(offline_db: Path, runner: CliRunner) -> None:
@@ -562,7 +563,7 @@ def test_moving_a_split_off_article_back_does_not_undo_the_split(
          "--to", str(story["id"])],
     )  # fmt: skip
     assert back.exit_code == 1
-    assert f"story {new} is kept apart from story {story['id']}" in back.stderr
+    assert f"story {new} was split off story {story['id']}" in back.stderr
     assert f"aggregator story merge {story['id']} {new}" in back.stderr
     # Nothing moved: both stories are as the split left them.
     kept = json.loads(offline(runner, offline_db, "story", str(new), "--json").stdout)
@@ -571,3 +572,29 @@ def test_moving_a_split_off_article_back_does_not_undo_the_split(
     offline(runner, offline_db, "story", "merge", str(story["id"]), str(new))
     merged = json.loads(offline(runner, offline_db, "story", str(new), "--json").stdout)
     assert merged["id"] == story["id"] and article in [a["id"] for a in merged["articles"]]
+
+
+# --- ids --------------------------------------------------------------------------------------
+
+
+def test_article_ids_and_story_ids_cannot_be_confused_in_text(
+    offline_db: Path, runner: CliRunner
+) -> None:
+    story = json.loads(offline(runner, offline_db, "stories", "--json", "--limit", "1").stdout)[0]
+    article = story["articles"][0]
+    assert isinstance(story["id"], int) and isinstance(article["id"], int)  # JSON: numbers
+    text = offline(runner, offline_db, "story", str(story["id"])).stdout
+    assert text.startswith(f"[{story['id']}] ")
+    assert f"  [a{article['id']}] " in text
+    listed = offline(runner, offline_db, "articles", "--since", "all", "--limit", "0").stdout
+    assert f"[a{article['id']}] {article['title']}" in listed
+    assert not re.search(r"^\[\d+\]", listed, flags=re.M)
+    # Commands take the id as it is shown: a3 is an article wherever it is given.
+    result = offline(runner, offline_db, "read", f"a{article['id']}")
+    assert result.stdout == "1 article marked read\n"
+    after = json.loads(offline(runner, offline_db, "story", str(story["id"]), "--json").stdout)
+    assert [a["read"] for a in after["articles"]] == [True] + [False] * (len(after["articles"]) - 1)
+    wrong = runner.invoke(
+        cli, ["--config", str(OFFLINE), "--db", str(offline_db), "story", f"a{article['id']}"]
+    )
+    assert wrong.exit_code == 2 and "is an article; this takes a story id" in wrong.stderr

@@ -145,6 +145,37 @@ class Since(click.ParamType):  # type: ignore[type-arg]  # generic in newer clic
 SINCE = Since()
 
 
+class ItemId(click.ParamType):  # type: ignore[type-arg]  # generic in newer click only
+    """An id as text output shows it: a story's ``43``, or an article's ``a43``.
+
+    ``kind`` is what the argument takes: "story", "article" (a bare number is an article's
+    too), or "either" (a bare number is a story's; the value is then ``(is_article, id)``).
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.name = {"story": "STORY", "article": "ARTICLE", "either": "ID"}[kind]
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int | tuple):
+            return value
+        text = str(value).strip()
+        article = text[:1] in ("a", "A")
+        number = text[1:] if article else text
+        if not number.isascii() or not number.isdigit():
+            self.fail(f"{value!r} is not an id: a story's is a number (43), an article's "
+                      "is a number after an a (a43)", param, ctx)  # fmt: skip
+        if article and self.kind == "story":
+            self.fail(f"{text} is an article; this takes a story id (the [43] of `stories`)",
+                      param, ctx)  # fmt: skip
+        if self.kind == "either":
+            return (article, int(number))
+        return int(number)
+
+
+STORY_ID, ARTICLE_ID, EITHER_ID = ItemId("story"), ItemId("article"), ItemId("either")
+
+
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
@@ -177,7 +208,7 @@ format_option = click.option(
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 article_option = click.option(
-    "--article", "articles", is_flag=True, help="The ids are articles' (else stories')."
+    "--article", "articles", is_flag=True, help="Bare ids are articles' too (a43 always is one)."
 )
 
 
