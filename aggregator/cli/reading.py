@@ -305,7 +305,26 @@ def browse(app: App, since: timedelta) -> None:
     with app.store() as store:
         # The reader takes None for all time, and names the window it shows.
         window = None if since == ALL_TIME else since
-        run_reader(app.config, store, opener=click.launch, since=window)
+        run_reader(app.config, store, opener=open_in_browser, since=window)
+
+
+def open_in_browser(url: str) -> bool:
+    """Open ``url`` in the user's web browser; False when there is none to open it with: no
+    display to show one on (over ssh, on a console), or the launcher failed."""
+    if not browser_available():
+        return False
+    return click.launch(url) == 0
+
+
+def browser_available(environ: dict[str, str] | None = None) -> bool:
+    """Whether a graphical browser can open here. Without a display, xdg-open would fall back
+    to a text browser in this very terminal, over the reader."""
+    import os
+
+    env = os.environ if environ is None else environ
+    if sys.platform in ("darwin", "win32") or env.get("BROWSER"):
+        return True
+    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
 
 
 @cli.command()
@@ -363,9 +382,10 @@ def open_link(app: App, id: tuple[bool, int], articles: bool) -> None:
       aggregator open 12
       aggregator open a3051
     """
-    from aggregator.reading import link_to_open
+    from aggregator.reading import link_to_open, mark_opened
 
     with app.store() as store:
-        url = link_to_open(store, id[1], article=articles or id[0])
-    app.say(url)
-    click.launch(url)
+        article_id, url = link_to_open(store, id[1], article=articles or id[0])
+        app.say(url)  # shown, so a terminal with no browser still has the link
+        click.launch(url)
+        mark_opened(store, article_id)
