@@ -2,7 +2,11 @@
 
 Precedence, highest first: command-line flag, environment (``AGGREGATOR_*``), the file,
 the defaults.
-Every unknown key is an error that names its path, and so is every bad value.
+Every unknown key is an error that names its path, and so is every bad value; all of them are
+reported at once, each with its line (see config_problems).
+
+Over 600 lines: each section's settings and every check of their values sit together here, so
+that what a key accepts is read in one place, and the sections' validation shares one walk.
 """
 
 from __future__ import annotations
@@ -13,10 +17,9 @@ import difflib
 import os
 import re
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email.utils import getaddresses
 from functools import cache
 from pathlib import Path
 from types import NoneType, UnionType
@@ -25,6 +28,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .config_problems import Problems
 from .errors import ConfigError
 from .models import FeedConfig
 from .options import DIGEST_FORMATS
@@ -213,11 +217,13 @@ def load_config(
     elif explicit:
         raise ConfigError(f"{path}: no such config file")
     base_dir = path.resolve().parent if path.is_file() else config_dir()
-    problems = _Problems()
+    problems = Problems()
     raw, from_env = _apply_env(dict(raw), environ, problems)
     config = _build(raw, base_dir, problems)
     if problems.messages:
-        raise ConfigError(problems.report(path if path.is_file() else None, from_env))
+        raise ConfigError(
+            problems.report(path if path.is_file() else None, from_env, top_keys=_TOP_KEYS)
+        )
     config = dataclasses.replace(config, path=path if path.is_file() else None)
     if database is not None:
         config = dataclasses.replace(config, database=database)
@@ -239,66 +245,6 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read: {e}") from e
-
-
-class _Problems:
-    """Every error in a config, gathered so that one run of a command reports them all."""
-
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    @contextlib.contextmanager
-    def gather(self) -> Iterator[None]:
-        try:
-            yield
-        except ConfigError as e:
-            self.messages.extend(str(e).splitlines())
-
-    def check(self, ok: bool, message: str) -> None:
-        if not ok:
-            self.messages.append(message)
-
-    def report(self, path: Path | None, from_env: Mapping[str, str]) -> str:
-        """Each problem on a line of its own, after the file and line of its key (or the name
-        of the environment variable that set it)."""
-        from .yamllines import key_lines
-
-        lines = key_lines(path) if path is not None else {}
-        out = []
-        for message in dict.fromkeys(self.messages):
-            where = _key_path(message)
-            variable = from_env.get(where.split("[")[0]) if where else None
-            if variable:
-                out.append(f"{variable}: {message}")
-            elif where is not None and path is not None and (line := _line_of(where, lines)):
-                out.append(f"{path}:{line}: {message}")
-            elif where is not None and path is not None and _top(where) in _TOP_KEYS:
-                out.append(f"{path}: {message}")
-            else:
-                out.append(message)
-        return "\n".join(out)
-
-
-_KEY_PATH = re.compile(r"^([A-Za-z_]\w*(?:\.\w+|\[\d+\])*):")
-
-
-def _key_path(message: str) -> str | None:
-    match = _KEY_PATH.match(message)
-    return match.group(1) if match else None
-
-
-def _top(where: str) -> str:
-    return where.split(".")[0].split("[")[0]
-
-
-def _line_of(where: str, lines: Mapping[str, int]) -> int | None:
-    """The line of ``where`` or of the nearest key above it (``feeds[2].url``, ``feeds[2]``)."""
-    while where:
-        if where in lines:
-            return lines[where]
-        cut = max(where.rfind("."), where.rfind("["))
-        where = where[:cut] if cut > 0 else ""
-    return None
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -324,7 +270,7 @@ def _unknown(key: str, where: str, known: set[str]) -> ConfigError:
 
 
 def _apply_env(
-    raw: dict[str, Any], environ: Mapping[str, str], problems: _Problems
+    raw: dict[str, Any], environ: Mapping[str, str], problems: Problems
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Overlay ``AGGREGATOR_DATABASE`` and ``AGGREGATOR_<SECTION>_<KEY>`` on the file's values.
 
@@ -379,7 +325,7 @@ def _env_value(value: str) -> Any:
     return value if isinstance(parsed, dict) else parsed
 
 
-def _build(raw: dict[str, Any], base_dir: Path, problems: _Problems) -> Config:
+def _build(raw: dict[str, Any], base_dir: Path, problems: Problems) -> Config:
     """The Config of ``raw``; each problem goes to ``problems`` and its part keeps its default,
     so that every other part is checked too."""
     for key in raw:
@@ -423,7 +369,7 @@ def _mute(
     mute: MuteConfig,
     feeds: tuple[FeedConfig, ...],
     base_dir: Path,
-    problems: _Problems,
+    problems: Problems,
     feeds_ok: bool = True,
 ) -> MuteConfig:
     """Check the rules, and name each muted feed by its configured URL."""
@@ -469,7 +415,7 @@ def _mute(
     return MuteConfig(terms=tuple(t.strip() for t in mute.terms), feeds=tuple(urls))
 
 
-def _feeds(value: Any, base_dir: Path, problems: _Problems) -> tuple[FeedConfig, ...]:
+def _feeds(value: Any, base_dir: Path, problems: Problems) -> tuple[FeedConfig, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -532,7 +478,7 @@ def resolve_feed_location(url: str, base_dir: Path) -> str:
     return str(path.resolve())
 
 
-def _section(name: str, value: Any, problems: _Problems) -> Any:
+def _section(name: str, value: Any, problems: Problems) -> Any:
     """The section's dataclass; a bad key is a problem, and that setting keeps its default."""
     cls = _SECTIONS[name]
     if value is None:
@@ -621,7 +567,7 @@ def _check_values(
     dedupe: DedupeConfig,
     digest: DigestConfig,
     email: EmailConfig | None,
-    problems: _Problems,
+    problems: Problems,
 ) -> None:
     checks: list[tuple[bool, str]] = [
         (polling.concurrency >= 1, "polling.concurrency: must be at least 1"),
@@ -691,6 +637,8 @@ def _check_values(
 
 def mail_address(value: str, where: str) -> str:
     """The bare address of ``value`` ("Name <a@example.org>" or "a@example.org"), checked."""
+    from email.utils import getaddresses  # here: only a config with email: needs it
+
     if any(ch in value for ch in "\r\n\0"):
         raise ConfigError(f"{where}: an address must be one line")
     found = getaddresses([value])
@@ -706,7 +654,7 @@ def mail_address(value: str, where: str) -> str:
     return address
 
 
-def _check_email(email: EmailConfig, problems: _Problems) -> None:
+def _check_email(email: EmailConfig, problems: Problems) -> None:
     with problems.gather():
         mail_address(email.from_addr, "email.from")
     for i, recipient in enumerate(email.to):

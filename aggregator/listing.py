@@ -1,4 +1,8 @@
-"""Stories and feeds as the commands list them: read from the store, then ranked and judged."""
+"""Stories and feeds as the commands list them: read from the store, then ranked and judged.
+
+The feeds' side (schedule, and dedupe with it) is imported by the functions that need it, so
+`aggregator stories` does not load it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from .config import ClusteringConfig, Config
 from .models import FeedState, FeedView, StoryView
 from .ranking import rank, story_view
-from .schedule import due, feed_views_of
 from .store import Store
 
 __all__ = [
@@ -74,6 +77,8 @@ def get_story(
 
 def feed_views(store: Store, now: datetime) -> list[FeedView]:
     """Every enabled feed with its polling state, for `feeds list`."""
+    from .schedule import feed_views_of  # here: `stories` needs none of the feeds' schedule
+
     return feed_views_of(store.feed_records(), now)
 
 
@@ -107,4 +112,6 @@ def unknown_filters(
 
 def due_feeds(store: Store, now: datetime, *, ignore_schedule: bool = False) -> list[FeedState]:
     """The feeds to fetch now (see schedule.due)."""
+    from .schedule import due
+
     return due(store.feeds(), now, ignore_schedule=ignore_schedule)

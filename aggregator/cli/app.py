@@ -7,8 +7,6 @@ AggregatorGroup, and nowhere else.
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -77,7 +75,11 @@ class App:
 
         store = open_store(self.config.database, read_only=read_only)
         try:
-            if not store.read_only:
+            mute = self.config.mute
+            # No rules, and none applied before (the key of no rules is ""): nothing to do, and
+            # story-making, with the clusterer, stays unloaded.
+            idle = not (mute.terms or mute.feeds) and store.mute_is_current("")
+            if not store.read_only and not idle:
                 from aggregator.stories import apply_mute
 
                 apply_mute(store, self.config, now=now())
@@ -177,6 +179,8 @@ STORY_ID, ARTICLE_ID, EITHER_ID = ItemId("story"), ItemId("article"), ItemId("ei
 
 
 def print_json(value: Any) -> None:
+    import json
+
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
@@ -212,7 +216,23 @@ article_option = click.option(
 )
 
 
-@click.group(cls=AggregatorGroup, epilog=EXIT_CODES)
+def _terminal_width() -> int:
+    """The width click's help would take, measured as shutil does (COLUMNS, else the terminal)
+    but with os alone: shutil brings three compression modules that `--help` has no use for."""
+    import os
+
+    columns = os.environ.get("COLUMNS", "")
+    if not columns.isdigit():
+        try:
+            columns = str(os.get_terminal_size(1).columns)
+        except OSError:
+            columns = "80"
+    return max(min(int(columns), 80) - 2, 50)
+
+
+@click.group(
+    cls=AggregatorGroup, epilog=EXIT_CODES, context_settings={"terminal_width": _terminal_width()}
+)
 @click.option(
     "--config",
     "config_path",
@@ -239,6 +259,8 @@ def cli(
     Example:
       aggregator --config examples/offline.yaml run
     """
+    import logging  # here, not at the top: `--help` never gets this far
+
     level = (
         logging.ERROR if quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     )

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from ..dedupe import headline_keys
 from ..errors import StorageError
 from .base import ts
 
@@ -164,6 +163,8 @@ def _m004_terms_per_story(db: sqlite_utils.Database) -> None:
 
 
 def _m005_headline_keys(db: sqlite_utils.Database) -> None:
+    from ..dedupe import headline_keys  # here: a database that is up to date needs no dedupe
+
     db.executescript(
         """
         -- Fingerprints of each article's headline (dedupe.headline_keys), to find a copy
