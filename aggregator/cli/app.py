@@ -64,6 +64,12 @@ class App:
             self._config = load_config(self.config_path, database=self.db)
         return self._config
 
+    def has_config(self) -> bool:
+        """Whether there is a config to read (--config, ./config.yaml or the user's)."""
+        from aggregator.config import default_config_path
+
+        return self.config_path is not None or default_config_path().is_file()
+
     @contextlib.contextmanager
     def store(self, *, read_only: bool = False) -> Iterator[Store]:
         """The database, with the config's mute rules applied (at once, when they changed).
