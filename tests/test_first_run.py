@@ -368,26 +368,6 @@ def test_ctrl_c_in_poll_exits_130_and_the_next_poll_carries_on(
     assert [s["sources"] for s in stories] == [2]
 
 
-def test_stories_is_fast_because_the_read_path_loads_nothing_heavy(offline_db: Path) -> None:
-    """`stories` reads through sqlite3 alone: not sqlite-utils (and numpy), nor the libraries
-    of polling and clustering (see benchmarks/stories_speed.py for the time this keeps)."""
-    heavy = (
-        "sklearn", "feedparser", "aiohttp", "numpy", "scipy", "jinja2", "nh3", "sqlite_utils",
-        "rich", "textual", "aggregator.pipeline", "aggregator.fetch",
-    )  # fmt: skip
-    code = (
-        "import sys; from cli import cli\n"
-        f"try:\n    cli(['--config', {str(OFFLINE)!r}, '--db', {str(offline_db)!r}, 'stories'])\n"
-        "except SystemExit as e:\n    assert not e.code, e.code\n"
-        f"print([m for m in {heavy!r} if m in sys.modules], file=sys.stderr)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    assert "Castovia" in result.stdout or "articles" in result.stdout
-    assert result.stderr.strip() == "[]"
-
-
 # --- feeds ------------------------------------------------------------------------------------
 
 PAGE = """<!doctype html><html><head><title>Outlet</title>
