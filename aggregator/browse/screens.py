@@ -17,7 +17,7 @@ from ..listing import get_story, ranked_stories
 from ..models import ArticleView
 from ..options import cutoff
 from ..reading import mark
-from ..render import plural, safe_url, when
+from ..render import article_ref, plural, safe_url, when
 from ..store import Store
 from ..terminal import status_text
 from .dialogs import Picker
@@ -335,7 +335,7 @@ class ArticleScreen(ReaderScreen):
 
     def load(self) -> None:
         (article,) = self.store.article_views([self.article_id])
-        self.sub_title = f"article {article.id}" + (
+        self.sub_title = f"article {article_ref(article.id)}" + (
             f" in story {article.story_id}" if article.story_id else ""
         )
         body = Text()
