@@ -203,8 +203,8 @@ def _email(config: Config, to: Sequence[str]) -> EmailConfig:
     if config.email is None:
         hint = "digest --to" if to else "mailing a digest"
         raise ConfigError(
-            f"{hint} needs an email: section in the config (smtp_host, from, to...); "
-            "see the README, Cron"
+            f"{hint} needs an email: section in the config (smtp_host, from, to...): the "
+            "config `aggregator init` writes has one to fill in, commented out"
         )
     return config.email
 

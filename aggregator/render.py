@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .evaluate import EvalReport
 
 __all__ = [
+    "article_ref",
     "plural",
     "render_articles",
     "render_digest",
@@ -125,6 +126,12 @@ def render_digest(digest: Digest, fmt: str, *, links: int = 3) -> str:
     if fmt == "html":
         return _digest_html(digest, links)
     raise ValueError(f"unknown format {fmt!r}")  # the CLI and config offer only DIGEST_FORMATS
+
+
+def _one_line(text: str, width: int = 80) -> str:
+    """``text`` on one line of ``width`` columns at most, ending in an ellipsis when cut
+    (`feeds list --json` keeps the whole)."""
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
 def _wrap(text: str, indent: str = "", hang: str = "") -> list[str]:
@@ -286,6 +293,12 @@ def _digest_html(digest: Digest, links: int) -> str:
 # --- browsing ---------------------------------------------------------------------------------
 
 
+def article_ref(article_id: int) -> str:
+    """An article's id as text shows it, ``a43``: never to be taken for story 43, which is
+    shown ``[43]``. Commands take either form of an article id; the JSON keeps the number."""
+    return f"a{article_id}"
+
+
 def render_stories(stories: Sequence[StoryView]) -> str:
     if not stories:
         return "No stories. Try --since all or --min-size 1.\n"
@@ -309,7 +322,7 @@ def render_story(story: StoryView, *, why: bool = False) -> str:
     lines.append("")
     for article in story.articles:
         lines.append(f"{when(article.published)}  {article.feed}")
-        lines += _wrap(f"[{article.id}] {article.title}", "  ")
+        lines += _wrap(f"[{article_ref(article.id)}] {article.title}", "  ")
         if article.url:
             lines.append(f"  {article.url}")
         for dup in article.duplicates:
@@ -344,7 +357,7 @@ def render_articles(articles: Sequence[ArticleView]) -> str:
     for article in articles:
         story = f"  story {article.story_id}" if article.story_id else ""
         muted = "  (muted)" if article.muted else ""
-        lines.append(f"[{article.id}] {article.title}")
+        lines.append(f"[{article_ref(article.id)}] {article.title}")
         lines.append(f"      {when(article.published)}  {article.feed}{story}{muted}")
         if article.snippet is not None and article.snippet.spans:
             lines += _wrap(article.snippet.text, "      ")  # where the summary matched
@@ -373,7 +386,8 @@ def render_feeds(feeds: Sequence[FeedView]) -> str:
         if feed.last_error and (feed.error_count or feed.status == FeedHealth.GONE):
             errors = f"{plural(feed.error_count, 'error')} in a row" if feed.error_count else "gone"
             at = f" at {when(feed.last_error_at)}" if feed.last_error_at else ""
-            lines += _wrap(f"{errors}; last{at}: {feed.last_error}", "    ")
+            message = " ".join(feed.last_error.split())
+            lines.append(_one_line(f"    {errors}; last{at}: {message}"))
         success = when(feed.last_success) if feed.last_success else "never"
         if feed.status in (FeedHealth.GONE, FeedHealth.DUPLICATE):
             due = "never"

@@ -176,6 +176,21 @@ def move_articles(
         if not moving:
             raise CorrectionError(f"article {_listed(article_ids)} is already in story {target}")
         left = {s for a, s in placed.items() if s is not None and s != target}
+        apart = {pair for pair in store.stories_apart() if target in pair}
+        for origin in sorted(left):
+            emptied = set(store.story_articles(origin)) <= set(moving)
+            if (
+                emptied
+                and (min(origin, target), max(origin, target)) in apart
+                and store.made_by_user(origin)
+            ):
+                # A story split off the target would become its alias: the split undone as a
+                # merge, which a split says never happens. Only the user's merge may do that.
+                raise CorrectionError(
+                    f"story {origin} was split off story {target} and is kept apart from it; "
+                    f"moving all its articles there would merge the two. To undo the split, "
+                    f"merge them: aggregator story merge {target} {origin}"
+                )
         store.move_articles(moving, to=target, now=now)
         # A story the move emptied is gone (an alias of the target now).
         changed = [target, *(s for s in left if store.resolve_story(s) == s)]

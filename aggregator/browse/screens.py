@@ -17,7 +17,7 @@ from ..listing import get_story, ranked_stories
 from ..models import ArticleView
 from ..options import cutoff
 from ..reading import mark
-from ..render import plural, safe_url, when
+from ..render import article_ref, plural, safe_url, when
 from ..store import Store
 from ..terminal import status_text
 from .dialogs import Picker
@@ -86,11 +86,11 @@ class StoryList(ReaderScreen):
     """The ranked stories."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "toggle_read", "Read/unread"),
-        Binding("o", "open_link", "Open link"),
+        Binding("r", "toggle_read", "Read"),
+        Binding("o", "open_link", "Link"),
         Binding("f", "pick_feed", "Feed"),
         Binding("t", "pick_tag", "Tag"),
-        Binding("u", "toggle_unread", "Unread only"),
+        Binding("u", "toggle_unread", "Unread"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -103,6 +103,7 @@ class StoryList(ReaderScreen):
             ("title", "headline"),
             id="stories",
         )
+        yield Static(id="hint", classes="body")
         yield Footer()
 
     @property
@@ -130,6 +131,19 @@ class StoryList(ReaderScreen):
         count = plural(len(stories), "story")
         shown = f"top {count}" if len(stories) == STORY_LIMIT else count
         self.sub_title = f"{wanted.describe()}, {window}: {shown}"
+        hint = self.query_one("#hint", Static)
+        hint.display = not stories
+        if stories:
+            return
+        if wanted != type(wanted)():
+            hint.update("No stories match these filters: f, t or u again clears them.")
+        elif self.store.counts()["articles"] == 0:
+            hint.update(
+                "No stories yet: the database is empty. Run `aggregator poll` in another "
+                "terminal (or let cron's `aggregator run` do it), then press R here."
+            )
+        else:
+            hint.update("No stories in this window: `aggregator browse --since all` shows all.")
 
     def resumed(self) -> None:
         with self.reader.reporting():
@@ -216,8 +230,8 @@ class ArticleList(ReaderScreen):
     """A screen that lists articles: enter opens one, r marks it, o opens its link."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "toggle_read", "Read/unread"),
-        Binding("o", "open_link", "Open link"),
+        Binding("r", "toggle_read", "Read"),
+        Binding("o", "open_link", "Link"),
     ]
 
     @property
@@ -305,8 +319,8 @@ class ArticleScreen(ReaderScreen):
     """One article: its headline, outlet, time, link, summary and copies in other feeds."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "toggle_read", "Read/unread"),
-        Binding("o", "open_link", "Open link"),
+        Binding("r", "toggle_read", "Read"),
+        Binding("o", "open_link", "Link"),
     ]
 
     def __init__(self, article_id: int) -> None:
@@ -321,7 +335,7 @@ class ArticleScreen(ReaderScreen):
 
     def load(self) -> None:
         (article,) = self.store.article_views([self.article_id])
-        self.sub_title = f"article {article.id}" + (
+        self.sub_title = f"article {article_ref(article.id)}" + (
             f" in story {article.story_id}" if article.story_id else ""
         )
         body = Text()

@@ -163,7 +163,7 @@ def _deliver(
         elif delivery.outcome == DeliveryOutcome.NOTHING_NEW:
             app.say(f"Nothing new for {delivery.recipient}: no mail sent", err=True)
 
-    with app.store() as store:
+    with app.store(read_only=dry_run) as store:
         if printed or (config.email is None and not to):
             print_digest(config, store, write, since=since, limit=limit, dry_run=dry_run)
             return
@@ -237,10 +237,13 @@ def eval_command(app: App, labels: Path, as_json: bool, assignments: Path | None
     Example:
       aggregator eval ../shared/data/uci-news-stories-dev.csv
     """
+    from aggregator.config import ClusteringConfig
     from aggregator.evaluate import evaluate, read_labels, write_assignments
     from aggregator.render import render_eval
 
-    report = evaluate(read_labels(labels), app.config.clustering)
+    # The clusterer as configured; with no config at all, as it comes (eval needs no feeds).
+    clustering = app.config.clustering if app.has_config() else ClusteringConfig()
+    report = evaluate(read_labels(labels), clustering)
     if assignments is not None:
         write_assignments(report, assignments)
     if as_json:

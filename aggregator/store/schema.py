@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import sqlite_utils
-
-from ..dedupe import headline_keys
 from ..errors import StorageError
 from .base import ts
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["MIGRATIONS", "SEEN_AT", "SOURCE_COUNT", "migrate"]
 
@@ -162,6 +163,8 @@ def _m004_terms_per_story(db: sqlite_utils.Database) -> None:
 
 
 def _m005_headline_keys(db: sqlite_utils.Database) -> None:
+    from ..dedupe import headline_keys  # here: a database that is up to date needs no dedupe
+
     db.executescript(
         """
         -- Fingerprints of each article's headline (dedupe.headline_keys), to find a copy
