@@ -135,8 +135,10 @@ def render_run(report: RunReport, now: datetime) -> str:
             line += f"; no digest due, the next {when_due} (in {span(at - now)})"
     for delivery in report.deliveries:
         if delivery.outcome == DeliveryOutcome.NOTHING_NEW:
-            what = "nothing printed" if delivery.recipient == "print" else "no mail sent"
-            line += f". Nothing new for {delivery.recipient}: {what}"
+            if delivery.recipient == "print":
+                line += ". Nothing new since the last digest"
+            else:
+                line += f". Nothing new for {delivery.recipient}: no mail sent"
     return line
 
 
