@@ -52,6 +52,12 @@ _BRACKETED_CREDIT = re.compile(
     r"\s*[\[(](?:photo|image|picture|photograph|illustration|video|credit|graphic)s?\b[^\])]{0,200}[\])]\s*",
     re.IGNORECASE,
 )
+# A caption and its credit run into the text: "The X factor Image by Jane Doe/IDG There's …".
+_INLINE_CREDIT = re.compile(
+    r"""^.{0,100}?\b(?:image|photo|photograph|picture)s?\s+(?:by|credit:?|courtesy\s+of)\s+
+        [\w .'’-]{1,60}/[\w.&'’-]+\s+(?=[A-Z“"‘])""",
+    re.IGNORECASE | re.VERBOSE,
+)
 # A sentence that is a credit or boilerplate, not news.
 _JUNK = re.compile(
     r"""^(?:photo|image|picture|photograph|illustration|graphic)s?(?:\s+credit)?\s*(?:by\b|:|courtesy\b)
@@ -145,6 +151,7 @@ def sentences(summary: str, title: str) -> list[str]:
             part = prefix.sub("", part, count=1)
         for sentence in _split(part):
             sentence = _BYLINE.sub("", sentence, count=1)
+            sentence = _INLINE_CREDIT.sub("", sentence, count=1)
             n = len(_words(sentence))
             if (
                 _FINISHED.search(sentence)
@@ -187,13 +194,13 @@ def choose_summary(articles: Sequence[SummarySource]) -> tuple[SummarySentence, 
     """One or two sentences that say what the story is, each from one of ``articles``."""
     chosen_articles = sorted(articles, key=lambda a: (a.published, a.article_id))[:MAX_ARTICLES]
     texts: list[tuple[str, SummarySource, int]] = []
-    seen: set[str] = set()
-    for article in chosen_articles:
+    copies: Counter[str] = Counter()  # a wire copy's sentence is one candidate, for its first
+    for article in chosen_articles:  # outlet, and each copy supports it
         for position, text in enumerate(sentences(article.summary, article.title)):
             key = " ".join(_words(text))
-            if key not in seen:  # a wire copy's sentence counts once, for its first outlet
-                seen.add(key)
+            if not copies[key]:
                 texts.append((text, article, position))
+            copies[key] += 1
     if not texts:
         return ()
     titles = list(dict.fromkeys(a.title for a in chosen_articles))
@@ -209,9 +216,10 @@ def choose_summary(articles: Sequence[SummarySource]) -> tuple[SummarySentence, 
     # less its own, is the sum of its cosine similarities to all the others.
     centre: defaultdict[str, float] = defaultdict(float)
     headlines = [_vector(words, idf) for words in documents[len(texts) :]]
-    for vector in [c.vector for c in candidates] + headlines:
+    weighted = [(c.vector, copies[" ".join(_words(c.text))]) for c in candidates]
+    for vector, times in weighted + [(h, 1) for h in headlines]:
         for word, weight in vector.items():
-            centre[word] += weight
+            centre[word] += weight * times
     scored = sorted(
         (
             (_dot(c.vector, centre) - _dot(c.vector, c.vector), -c.position, i)
