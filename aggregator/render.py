@@ -93,10 +93,11 @@ def when(value: datetime) -> str:
 def plural(count: int, noun: str) -> str:
     """ "1,340 feeds", "2 stories", "1 source": a count, with thousands separators, and its noun.
 
-    The noun is given in the singular; the plural adds "s", or makes a final "y" "ies"
-    (story, stories). Zero takes the plural: "0 articles".
+    The noun is given in the singular; the plural adds "s", or makes a final "y" after a
+    consonant "ies" (story, stories; day, days). Zero takes the plural: "0 articles".
     """
-    many = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    consonant_y = noun.endswith("y") and noun[-2:-1] not in ("a", "e", "i", "o", "u")
+    many = noun[:-1] + "ies" if consonant_y else noun + "s"
     return f"{count:,} {noun if count == 1 else many}"
 
 

@@ -9,6 +9,7 @@ files) to hold what was published by then.
 from __future__ import annotations
 
 import random
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,15 +17,28 @@ from datetime import UTC, datetime, time, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 
-from aggregator.config import Config, load_config
-from aggregator.cron import cron_run
-from aggregator.digest import latest_slot
-from aggregator.errors import DeliveryError
+from aggregator.config import Config, digest_times, digest_zone, load_config
+from aggregator.cron import cron_run, feeds_alert
+from aggregator.digest import latest_slot, next_slot
+from aggregator.errors import ConfigError, DeliveryError
+from aggregator.models import (
+    Delivery,
+    DeliveryOutcome,
+    FeedOutcome,
+    FeedStatus,
+    PollReport,
+    RunReport,
+)
+from aggregator.render import render_run, span
 from aggregator.store import open_store
+from cli import cli
 
+from .conftest import EXAMPLES, FeedServer
 from .smtp import SmtpServer
 
 START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
@@ -32,7 +46,26 @@ STEP = timedelta(minutes=30)
 DAYS = 3
 OUTLETS = ["Northgate Herald", "Meridian Wire", "Pacific Ledger", "Alpine Courier", "Tech Quarter"]
 SLOTS = (time(7, 0), time(18, 0))
-SYLLABLES = "ka lo mi ru ven tor sal qui bex dra fen gol hur jin zep wyl orn pax".split()
+SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ru",
+    "ven",
+    "tor",
+    "sal",
+    "qui",
+    "bex",
+    "dra",
+    "fen",
+    "gol",
+    "hur",
+    "jin",
+    "zep",
+    "wyl",
+    "orn",
+    "pax",
+]
 
 
 @dataclass(frozen=True)
@@ -217,3 +250,265 @@ def test_three_days_of_cron_mail_one_digest_per_due_time_with_news(
     assert sorted(mailed.values()) == sorted(n for n in final.values() if n >= 2)
     # Every mail past the first three stories lists the rest: none is left over.
     assert any("more stor" in m.message.get_body(("plain",)).get_content() for m in received)
+
+
+# --- the schedule, pure ---------------------------------------------------------------------
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def test_the_latest_and_next_digest_times() -> None:
+    assert latest_slot(at("2026-03-02T06:59:00+00:00"), SLOTS, UTC) == at(
+        "2026-03-01T18:00:00+00:00"
+    )
+    assert latest_slot(at("2026-03-02T07:00:00+00:00"), SLOTS, UTC) == at(
+        "2026-03-02T07:00:00+00:00"
+    )
+    assert latest_slot(at("2026-03-02T23:59:00+00:00"), SLOTS, UTC) == at(
+        "2026-03-02T18:00:00+00:00"
+    )
+    assert next_slot(at("2026-03-02T07:00:00+00:00"), SLOTS, UTC) == at("2026-03-02T18:00:00+00:00")
+    assert next_slot(at("2026-03-02T18:30:00+00:00"), SLOTS, UTC) == at("2026-03-03T07:00:00+00:00")
+    assert latest_slot(START, (), UTC) is None and next_slot(START, (), UTC) is None
+
+
+def test_digest_times_follow_the_zone_and_its_daylight_saving() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    morning = (time(7, 0),)
+    # 07:00 in Paris is 06:00 UTC in winter, 05:00 UTC once the clocks go forward (29 March).
+    assert latest_slot(at("2026-03-28T12:00:00+00:00"), morning, paris) == at(
+        "2026-03-28T06:00:00+00:00"
+    )
+    assert latest_slot(at("2026-03-30T12:00:00+00:00"), morning, paris) == at(
+        "2026-03-30T05:00:00+00:00"
+    )
+    following = next_slot(at("2026-03-28T12:00:00+00:00"), morning, paris)
+    assert following is not None and following.utcoffset() == timedelta(hours=2)
+    assert following.astimezone(UTC) == at("2026-03-29T05:00:00+00:00")
+
+
+def test_a_machine_that_slept_through_several_times_owes_only_the_latest() -> None:
+    handled = at("2026-03-02T07:00:00+00:00")
+    woke = at("2026-03-04T09:00:00+00:00")  # 18:00, 07:00, 18:00 and 07:00 went by
+    assert latest_slot(woke, SLOTS, UTC) == at("2026-03-04T07:00:00+00:00") > handled
+
+
+# --- the config -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("yaml", "message"),
+    [
+        ('digest:\n  at: ["7am"]\n', "digest.at[0]: expected a time of day such as 07:00"),
+        ('digest:\n  at: ["07:00", "24:00"]\n', "digest.at[1]: expected a time of day"),
+        (
+            "digest:\n  timezone: Europe/Parys\n",
+            "digest.timezone: 'Europe/Parys' is not a time zone",
+        ),
+        ("polling:\n  alert_after: 0s\n", "polling.alert_after: must be positive"),
+    ],
+)
+def test_a_bad_schedule_is_a_config_error_naming_the_key(
+    tmp_path: Path, yaml: str, message: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml, encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path, environ={})
+
+
+def test_digest_times_as_written_in_yaml_or_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("digest:\n  at: [18:00, 07:30, '12:15']\n  timezone: Asia/Tokyo\n")
+    digest = load_config(path, environ={}).digest
+    # YAML reads an unquoted 18:00 as 1080: it is read back as the time it was.
+    assert digest_times(digest) == (time(7, 30), time(12, 15), time(18, 0))
+    assert digest_zone(digest) == ZoneInfo("Asia/Tokyo")
+    env = {"AGGREGATOR_DIGEST_AT": '["06:45"]', "AGGREGATOR_DIGEST_TIMEZONE": "UTC"}
+    digest = load_config(path, environ=env).digest
+    assert digest_times(digest) == (time(6, 45),) and digest.timezone == "UTC"
+    assert (
+        digest_times(
+            load_config(tmp_path / "config.yaml", environ={"AGGREGATOR_DIGEST_AT": "[]"}).digest
+        )
+        == ()
+    )
+
+
+# --- cron that says when something is wrong ------------------------------------------------------
+
+
+def poll_report(*statuses: FeedStatus) -> PollReport:
+    outcomes = tuple(
+        FeedOutcome(
+            f"https://{n}.example/feed",
+            status,
+            message=None if status == FeedStatus.OK else "HTTP 500",
+        )
+        for n, status in enumerate(statuses)
+    )
+    return PollReport(outcomes, new_articles=0, stories_touched=0, seconds=0.1)
+
+
+def test_every_feed_failing_is_said_on_every_run() -> None:
+    line, once_a_day = feeds_alert(
+        poll_report(FeedStatus.ERROR, FeedStatus.ERROR), [], timedelta(days=2), START, START
+    )
+    assert line is not None and line.startswith("all 2 feeds polled failed (is the network down?)")
+    assert "\n" not in line and not once_a_day
+    assert feeds_alert(
+        poll_report(FeedStatus.ERROR, FeedStatus.OK), [], timedelta(days=2), START, None
+    ) == (None, False)
+    assert feeds_alert(poll_report(), [], timedelta(days=2), START, None) == (
+        None,
+        False,
+    )  # none due
+
+
+def test_a_feed_failing_for_long_is_said_once_a_day() -> None:
+    stale = [(f"Feed {n}", f"HTTP 50{n}") for n in range(5)]
+    line, once_a_day = feeds_alert(
+        poll_report(FeedStatus.OK), stale, timedelta(days=2), START, None
+    )
+    assert once_a_day and line is not None
+    assert line.startswith("5 feeds failing for over 2 days") and line.endswith("; and 2 more")
+    later = START + timedelta(hours=23)
+    assert feeds_alert(poll_report(FeedStatus.OK), stale, timedelta(days=2), later, START) == (
+        None,
+        False,
+    )
+    next_day = START + timedelta(days=1)
+    assert feeds_alert(poll_report(FeedStatus.OK), stale, timedelta(days=2), next_day, START)[1]
+
+
+def test_run_alerts_once_a_day_about_a_feed_failing_for_two_days(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    good = feed_server.add(
+        "/good.xml", body=(EXAMPLES / "feeds" / "meridian-wire.xml").read_bytes()
+    )
+    bad = feed_server.add("/bad.xml", status=500)
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"database: {tmp_path / 'news.db'}\nfeeds: [{good}, {bad}]\npolling: {{parse_workers: 0}}\n"
+    )
+    config = load_config(path, environ={})
+    alerts = []
+    for hours in (0, 12, 49, 50, 60, 73, 74):
+        store = open_store(config.database)
+        try:
+            report = cron_run(
+                config,
+                store,
+                write=lambda d: None,
+                now=START + timedelta(hours=hours),
+                all_feeds=True,
+            )
+        finally:
+            store.close()
+        alerts.append(report.alert)
+    said = [
+        hours for hours, alert in zip((0, 12, 49, 50, 60, 73, 74), alerts, strict=True) if alert
+    ]
+    assert said == [49, 73]
+    assert (
+        alerts[2] is not None
+        and "1 feed failing for over 2 days" in alerts[2]
+        and "HTTP 500" in alerts[2]
+    )
+
+
+def test_quiet_run_with_every_feed_failing_says_one_line_and_exits_5(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    closed = "http://127.0.0.1:9/feed.xml"  # the discard port: nothing listens
+    path.write_text(
+        f"database: {tmp_path / 'news.db'}\nfeeds: [{closed}, {tmp_path / 'gone.xml'}]\n"
+    )
+    result = CliRunner().invoke(cli, ["--quiet", "--config", str(path), "run"])
+    assert result.exit_code == 5, result.output
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: all 2 feeds polled failed (is the network down?)")
+
+
+def test_without_quiet_a_run_with_nothing_due_says_so_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    feeds = "".join(f"  - {feed}\n" for feed in sorted((EXAMPLES / "feeds").glob("*.xml")))
+    path.write_text(
+        f"database: {tmp_path / 'news.db'}\nfeeds:\n{feeds}"
+        'digest:\n  at: ["07:00", "18:00"]\n  timezone: UTC\n'
+    )
+    runner = CliRunner()
+    first = runner.invoke(cli, ["--config", str(path), "run"])
+    assert first.exit_code == 0 and first.stdout == ""  # the first run starts the schedule
+    assert re.fullmatch(
+        r"7 feeds: 7 ok, 0 not modified, 0 failed; 46 new articles in [\d.]+ s; no digest due, "
+        r"the next \d{4}-\d\d-\d\d (07|18):00 UTC \(in [\d hmin]+\)\n",
+        first.stderr,
+    ), first.stderr
+    second = runner.invoke(cli, ["--config", str(path), "run"])
+    assert second.exit_code == 0 and second.stdout == ""
+    assert re.fullmatch(
+        r"7 feeds, none due; the next in [\d hmin]+(day)?[\d hmin]*; no digest due, the next "
+        r"\d{4}-\d\d-\d\d (07|18):00 UTC \(in [\d hmin]+\)\n",
+        second.stderr,
+    ), second.stderr
+    quiet = runner.invoke(cli, ["--quiet", "--config", str(path), "run"])
+    assert quiet.exit_code == 0 and quiet.output == ""
+
+
+def test_a_dry_run_with_nothing_new_says_no_mail_would_be_sent(tmp_path: Path) -> None:
+    with SmtpServer() as server:
+        feeds = sorted((EXAMPLES / "feeds").glob("*.xml"))
+        config = write_config(tmp_path, server.port, feeds)
+        runner = CliRunner()
+        args = ["--config", str(config.path), "digest"]
+        assert runner.invoke(cli, ["--config", str(config.path), "poll"]).exit_code == 0
+        assert runner.invoke(cli, args).exit_code == 0 and len(server.received) == 1
+        dry = runner.invoke(cli, [*args, "--dry-run"])
+    assert dry.exit_code == 0
+    assert dry.stdout == "nothing new: no mail would be sent to reader@example.org\n"
+    assert "led by nothing new" not in dry.output
+
+
+def test_printed_dry_run_with_nothing_new_says_so(tmp_path: Path) -> None:
+    runner = CliRunner()
+    base = ["--config", str(EXAMPLES / "offline.yaml"), "--db", str(tmp_path / "news.db")]
+    assert runner.invoke(cli, [*base, "run"]).exit_code == 0
+    dry = runner.invoke(cli, [*base, "digest", "--dry-run"])
+    assert dry.exit_code == 0 and dry.stdout == "nothing new: nothing would be printed\n"
+
+
+def test_the_run_line() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    report = RunReport(
+        poll=poll_report(),
+        feeds=1340,
+        next_feed=START + timedelta(minutes=11, seconds=10),
+        digest_due=False,
+        next_digest=datetime(2026, 3, 2, 7, 0, tzinfo=paris),
+    )
+    assert render_run(report, START) == (
+        "1,340 feeds, none due; the next in 12 min; "
+        "no digest due, the next 2026-03-02 07:00 Europe/Paris (in 6 h)"
+    )
+    every_run = RunReport(
+        poll=poll_report(FeedStatus.OK),
+        feeds=1,
+        next_feed=None,
+        digest_due=True,
+        next_digest=None,
+        deliveries=(Delivery("reader@example.org", DeliveryOutcome.NOTHING_NEW),),
+    )
+    assert render_run(every_run, START).endswith(
+        "in 0.1 s. Nothing new for reader@example.org: no mail sent"
+    )
+    assert [span(timedelta(seconds=s)) for s in (0, 59, 3600, 3660, 86400 * 2 + 3600)] == [
+        "0 min",
+        "1 min",
+        "1 h",
+        "1 h 1 min",
+        "2 days 1 h",
+    ]

@@ -399,6 +399,8 @@ def test_unknown_format_is_refused() -> None:
         (1, "story", "1 story"),
         (1340, "feed", "1,340 feeds"),
         (1_000_000, "digest", "1,000,000 digests"),
+        (2, "day", "2 days"),
+        (3, "more story", "3 more stories"),
     ],
 )
 def test_plural(count: int, noun: str, expected: str) -> None:

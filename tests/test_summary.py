@@ -238,8 +238,27 @@ def test_a_summary_is_always_text_of_an_article_of_the_story(
 
 
 _WORDS = st.sampled_from(
-    "the bank rate rose fell port ship channel quake coast alert vote party leader "
-    "said on Tuesday after talks".split()
+    [
+        "the",
+        "bank",
+        "rate",
+        "rose",
+        "fell",
+        "port",
+        "ship",
+        "channel",
+        "quake",
+        "coast",
+        "alert",
+        "vote",
+        "party",
+        "leader",
+        "said",
+        "on",
+        "Tuesday",
+        "after",
+        "talks",
+    ]
 )
 
 
