@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+import signal
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from aggregator.store import open_store
 from cli import cli
 
 from .conftest import EXAMPLES, FeedServer
+from .processes import aggregator_process
 from .smtp import SmtpServer
 
 START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
@@ -512,3 +514,44 @@ def test_the_run_line() -> None:
         "1 h 1 min",
         "2 days 1 h",
     ]
+
+
+# --- kill -9 between the steps of a scheduled run ------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("kill_in", "mails_after_crash", "mails_in_the_end"),
+    [
+        ("aggregator.mail:SmtpSender.send", 0, 1),  # after the outbox write, before the send
+        ("aggregator.store:Store.mail_attempted", 1, 2),  # after the send, before the mark
+    ],
+)
+def test_kill_9_in_a_due_scheduled_run_loses_nothing_and_sends_no_second_digest(
+    tmp_path: Path, kill_in: str, mails_after_crash: int, mails_in_the_end: int
+) -> None:
+    with SmtpServer() as server:
+        feeds = sorted((EXAMPLES / "feeds").glob("*.xml"))
+        config = write_config(tmp_path, server.port, feeds)
+        # A digest time a little before now, and a database whose last handled time was the
+        # day before: this run owes a digest.
+        due = (datetime.now(UTC) - timedelta(minutes=2)).strftime("%H:%M")
+        assert config.path is not None
+        text = config.path.read_text(encoding="utf-8")
+        config.path.write_text(text.replace('at: ["07:00", "18:00"]', f'at: ["{due}"]'))
+        assert aggregator_process(config.path, "poll").returncode == 0
+        slot = latest_slot(datetime.now(UTC), (time.fromisoformat(due),), UTC)
+        assert slot is not None
+        store = open_store(config.database)
+        store.set_meta("digest_slot", (slot - timedelta(days=1)).isoformat())
+        store.close()
+
+        crashed = aggregator_process(config.path, "--quiet", "run", kill_in=kill_in)
+        assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+        assert len(server.received) == mails_after_crash
+        for _ in range(2):  # the next runs deliver it, and then nothing more
+            after = aggregator_process(config.path, "--quiet", "run")
+            assert after.returncode == 0 and after.stderr == "", after.stderr
+        assert len(server.received) == mails_in_the_end
+        assert len({m.message["Message-ID"] for m in server.received}) == 1
+        assert "5 stories" in server.received[-1].message["Subject"]
