@@ -19,6 +19,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .models import SummarySentence, SummarySource
 
@@ -28,8 +29,9 @@ MAX_CHARS = 320  # the two sentences together, at most
 MIN_WORDS, MAX_WORDS = 6, 60  # shorter is a fragment, longer a run-on list of links
 SECOND_SHARE = 0.6  # a second sentence needs this share of the first one's centrality
 SECOND_OVERLAP = 0.3  # and no more than this cosine similarity to it
-MAX_ARTICLES = 80  # the earliest ones of a very big story are enough to find its centre
-MAX_PER_SUMMARY = 8  # sentences taken from one article's summary
+MAX_ARTICLES = 50  # the earliest ones of a very big story are enough to find its centre
+MAX_PER_SUMMARY = 5  # sentences taken from one article's summary
+MAX_TEXT = 1500  # characters of a summary read
 
 # --- cleaning ---------------------------------------------------------------------------------
 
@@ -127,24 +129,33 @@ def _words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.casefold()) if w not in _STOP and len(w) > 1]
 
 
-def _repeats(sentence: str, title: str) -> bool:
-    """The sentence says no more than the headline does."""
-    said, headline = set(_words(sentence)), set(_words(title))
+def _repeats(said: set[str], headline: set[str]) -> bool:
+    """The sentence's words say no more than the headline's do."""
     return bool(said) and len(said - headline) <= max(1, len(said) // 5)
 
 
 def sentences(summary: str, title: str) -> list[str]:
-    """The usable sentences of an article's summary, each verbatim from it.
+    """The usable sentences of an article's summary, each verbatim from it (whitespace aside).
 
     Gone: "The post … appeared first on …", "Continue reading…", "Read more" and what follows
     them; "[…]"; bylines and datelines at the start; image credits; sentences cut off (ending
     in "…" or no full stop, as a clipped summary's last one does); sentences that only repeat
     the headline; fragments and run-on lists of links; promotions.
     """
-    text = " ".join(summary.split())
+    return [sentence for sentence, _ in _sentences(summary, title)]
+
+
+@lru_cache(maxsize=4096)
+def _sentences(summary: str, title: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``sentences``, each with its words (kept: a story's articles are read again each time
+    it changes within a poll)."""
+    # The first sentences are the ones that matter: a long text is read no further than this,
+    # and the sentence it cuts is dropped as unfinished.
+    text = " ".join(summary[:MAX_TEXT].split())
     text = _TAILS.sub("", text)
     text = _BRACKETED_CREDIT.sub(" ", text)
-    found: list[str] = []
+    headline = set(_words(title))
+    found: list[tuple[str, tuple[str, ...]]] = []
     for part in _ELISION.split(text):
         part = part.strip()
         for prefix in (_BYLINE, _DATELINE):
@@ -152,18 +163,18 @@ def sentences(summary: str, title: str) -> list[str]:
         for sentence in _split(part):
             sentence = _BYLINE.sub("", sentence, count=1)
             sentence = _INLINE_CREDIT.sub("", sentence, count=1)
-            n = len(_words(sentence))
+            words = _words(sentence)
             if (
-                _FINISHED.search(sentence)
+                len(words) >= 3
+                and _FINISHED.search(sentence)
                 and MIN_WORDS <= len(sentence.split()) <= MAX_WORDS
-                and n >= 3
                 and not _JUNK.search(sentence)
-                and not _repeats(sentence, title)
+                and not _repeats(set(words), headline)
             ):
-                found.append(sentence)
+                found.append((sentence, tuple(words)))
         if len(found) >= MAX_PER_SUMMARY:
             break
-    return found[:MAX_PER_SUMMARY]
+    return tuple(found[:MAX_PER_SUMMARY])
 
 
 # --- choosing ---------------------------------------------------------------------------------
@@ -193,30 +204,29 @@ def _dot(a: Mapping[str, float], b: Mapping[str, float]) -> float:
 def choose_summary(articles: Sequence[SummarySource]) -> tuple[SummarySentence, ...]:
     """One or two sentences that say what the story is, each from one of ``articles``."""
     chosen_articles = sorted(articles, key=lambda a: (a.published, a.article_id))[:MAX_ARTICLES]
-    texts: list[tuple[str, SummarySource, int]] = []
-    copies: Counter[str] = Counter()  # a wire copy's sentence is one candidate, for its first
-    for article in chosen_articles:  # outlet, and each copy supports it
-        for position, text in enumerate(sentences(article.summary, article.title)):
-            key = " ".join(_words(text))
-            if not copies[key]:
-                texts.append((text, article, position))
-            copies[key] += 1
+    texts: list[tuple[str, SummarySource, int, tuple[str, ...]]] = []
+    copies: Counter[tuple[str, ...]] = Counter()  # a wire copy's sentence is one candidate,
+    for article in chosen_articles:  # for its first outlet, and each copy supports it
+        for position, (text, words) in enumerate(_sentences(article.summary, article.title)):
+            if not copies[words]:
+                texts.append((text, article, position, words))
+            copies[words] += 1
     if not texts:
         return ()
     titles = list(dict.fromkeys(a.title for a in chosen_articles))
-    documents = [_words(t) for t, _, _ in texts] + [_words(t) for t in titles]
+    documents = [words for *_, words in texts] + [tuple(_words(t)) for t in titles]
     df = Counter(w for words in documents for w in set(words))
     total = len(documents)
     idf = {w: math.log((total + 1) / (n + 1)) + 1 for w, n in df.items()}
     candidates = [
         _Candidate(text, source, position, _vector(words, idf))
-        for (text, source, position), words in zip(texts, documents, strict=False)
+        for text, source, position, words in texts
     ]
     # The sum of every normalised vector, headlines included: a sentence's dot product with it,
     # less its own, is the sum of its cosine similarities to all the others.
     centre: defaultdict[str, float] = defaultdict(float)
     headlines = [_vector(words, idf) for words in documents[len(texts) :]]
-    weighted = [(c.vector, copies[" ".join(_words(c.text))]) for c in candidates]
+    weighted = [(c.vector, copies[words]) for c, (*_, words) in zip(candidates, texts, strict=True)]
     for vector, times in weighted + [(h, 1) for h in headlines]:
         for word, weight in vector.items():
             centre[word] += weight * times
