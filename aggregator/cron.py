@@ -5,8 +5,10 @@ hours and a story's growth is only seen when it is polled. A digest goes out onl
 due: at each ``digest.at`` time (see aggregator.digest), or on every run without it. Whatever
 the schedule, a digest waiting in the outbox is sent first thing.
 
-What was handled is kept in the database (``meta``): the last digest time a run dealt with, and
-when the last alert about a long-failing feed was given, so that alert comes once a day.
+What was handled is kept in the database (``meta``): the last digest time a run dealt with
+(marked in the transaction that puts its digest in the outbox, so a crash after that, even
+after the send, makes no second digest for that time), and when the last alert about a
+long-failing feed was given, so that alert comes once a day.
 """
 
 from __future__ import annotations
@@ -69,12 +71,17 @@ def cron_run(
         if report is not None:
             report(delivery)
 
+    def recorded() -> None:  # in the transaction that records the digest
+        _handled(store, slot, done)
+
     try:
         if config.email is None:
             if owed:
-                heard(print_digest(config, store, write, show_empty=False, now=now))
+                heard(
+                    print_digest(config, store, write, show_empty=False, now=now, recorded=recorded)
+                )
         else:
-            mail_digests(config, store, now=now, report=heard, new=owed)
+            mail_digests(config, store, now=now, report=heard, new=owed, recorded=recorded)
     except DeliveryError:
         _handled(store, slot, done)  # the digest is in the outbox: the next run sends it
         raise

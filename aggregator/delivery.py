@@ -101,18 +101,23 @@ def print_digest(
     dry_run: bool = False,
     show_empty: bool = True,
     now: datetime | None = None,
+    recorded: Callable[[], None] | None = None,
 ) -> Delivery:
     """Build the printed digest, hand it to ``write``, then remember what it showed.
 
     Recorded after writing: a crash in between prints it once more rather than never. An
-    empty digest goes to ``write`` only with ``show_empty``.
+    empty digest goes to ``write`` only with ``show_empty``. ``recorded``: as for
+    ``mail_digests``.
     """
     now = now or datetime.now(UTC)
     digest = build_digest(store, config, since=since, limit=limit, now=now)
     if digest.shown or show_empty:
         write(digest)
     if digest.shown and not dry_run:
-        store.record_digest(PRINTED, _shown(digest), now)
+        with store.transaction():
+            store.record_digest(PRINTED, _shown(digest), now)
+            if recorded is not None:
+                recorded()
     if dry_run:
         outcome = DeliveryOutcome.PREVIEW
     elif digest.shown:
@@ -133,10 +138,13 @@ def mail_digests(
     now: datetime | None = None,
     report: Callable[[Delivery], None] | None = None,
     new: bool = True,
+    recorded: Callable[[], None] | None = None,
 ) -> list[Delivery]:
     """Send each recipient (``to``, else ``email.to``) their digest, the outbox first.
 
-    Without ``new`` (no digest is due), only what waits in the outbox is sent.
+    Without ``new`` (no digest is due), only what waits in the outbox is sent. ``recorded``
+    writes to the store in the transaction that puts a digest in the outbox (`run` marks its
+    digest time handled there, so a crash after it cannot make a second digest for that time).
 
     Each delivery is handed to ``report`` as it is made. When a digest could not be sent
     (it stays in the outbox), raises DeliveryError after the last recipient, naming each.
@@ -186,9 +194,12 @@ def mail_digests(
                 continue
             message = compose(digest, email, written, links=config.digest.links)
             message_id, data = str(message["Message-ID"]), message.as_bytes()
-            mail_id = store.record_digest(
-                key, _shown(digest), now, mail=(message_id, data, len(digest.shown))
-            )
+            with store.transaction():
+                mail_id = store.record_digest(
+                    key, _shown(digest), now, mail=(message_id, data, len(digest.shown))
+                )
+                if recorded is not None:
+                    recorded()
             assert mail_id is not None
             error = attempt(mail_id, data, bare)
             done(

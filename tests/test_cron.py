@@ -42,6 +42,7 @@ from cli import cli
 from .conftest import EXAMPLES, FeedServer
 from .processes import aggregator_process
 from .smtp import SmtpServer
+from .test_mail import EASTBAY
 
 START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
 STEP = timedelta(minutes=30)
@@ -549,6 +550,11 @@ def test_kill_9_in_a_due_scheduled_run_loses_nothing_and_sends_no_second_digest(
         crashed = aggregator_process(config.path, "--quiet", "run", kill_in=kill_in)
         assert crashed.returncode == -signal.SIGKILL, crashed.stderr
         assert len(server.received) == mails_after_crash
+        # News after the crash: it waits for the next digest time, not a second digest now.
+        extra = tmp_path / "eastbay.xml"
+        extra.write_text(EASTBAY, encoding="utf-8")
+        text = config.path.read_text(encoding="utf-8")
+        config.path.write_text(text.replace("feeds:\n", f"feeds:\n  - {extra}\n", 1))
         for _ in range(2):  # the next runs deliver it, and then nothing more
             after = aggregator_process(config.path, "--quiet", "run")
             assert after.returncode == 0 and after.stderr == "", after.stderr
