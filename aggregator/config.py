@@ -3,6 +3,10 @@
 Precedence, highest first: command-line flag, environment (``AGGREGATOR_*``), the file,
 the defaults.
 Every unknown key is an error that names its path, and so is every bad value.
+
+Over 600 lines: each section's dataclass, its defaults and its checks are kept together here,
+so one file says everything a config may hold; splitting it by section would put each
+setting's meaning in one file and its check in another.
 """
 
 from __future__ import annotations

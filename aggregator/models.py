@@ -2,6 +2,10 @@
 
 fetch -> FetchResult -> parse -> ParsedFeed -> normalize -> Article -> dedupe/store
 -> cluster -> views.
+
+Over 600 lines on purpose: every value that crosses from one stage to another is here, in one
+place, rather than beside the stage that makes it (which would have the stages import each
+other for their types). It is declarations only.
 """
 
 from __future__ import annotations
