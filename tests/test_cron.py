@@ -561,3 +561,35 @@ def test_kill_9_in_a_due_scheduled_run_loses_nothing_and_sends_no_second_digest(
         assert len(server.received) == mails_in_the_end
         assert len({m.message["Message-ID"] for m in server.received}) == 1
         assert "5 stories" in server.received[-1].message["Subject"]
+
+
+# --- no leftovers ------------------------------------------------------------------------------
+
+
+def test_stories_past_the_limit_come_in_the_compact_list_and_never_in_a_mail_of_their_own(
+    tmp_path: Path,
+) -> None:
+    with SmtpServer() as server:
+        feeds = sorted((EXAMPLES / "feeds").glob("*.xml"))
+        config = write_config(tmp_path, server.port, feeds)
+        assert config.path is not None
+        text = config.path.read_text(encoding="utf-8")
+        # No schedule, and two stories in full: the other three go in the compact list.
+        text = text.replace(
+            '  at: ["07:00", "18:00"]\n  timezone: UTC\n  limit: 3\n', "  limit: 2\n"
+        )
+        config.path.write_text(text, encoding="utf-8")
+        runner = CliRunner()
+        first = runner.invoke(cli, ["--config", str(config.path), "run"])
+        assert first.exit_code == 0, first.output
+        [mail] = server.received
+        shown = str(mail.message["X-Aggregator-Stories"]).split()
+        assert len(shown) == 5  # every story counts as shown, full or compact
+        body = mail.message.get_body(("plain",)).get_content()
+        assert "aggregator digest: 5 stories" in body and "3 more stories:" in body
+        assert body.count("Terms: ") == 2
+        # A minute later nothing is due and nothing is new: no mail of leftovers, one line.
+        second = runner.invoke(cli, ["--config", str(config.path), "run"])
+        assert second.exit_code == 0 and len(server.received) == 1
+        assert second.stdout == "" and len(second.stderr.splitlines()) == 1
+        assert "Nothing new for reader@example.org: no mail sent" in second.stderr
