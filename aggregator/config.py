@@ -383,11 +383,12 @@ def _build(raw: dict[str, Any], base_dir: Path) -> Config:
 def _sexagesimal(digest: Any) -> Any:
     """YAML 1.1 reads an unquoted 18:00 as the number 1080 (18 × 60): ``digest.at`` reads it
     back as the time it was written as. (07:00 stays text: a leading zero is not a number.)"""
-    if not isinstance(digest, dict) or not isinstance(digest.get("at"), list):
+    if not isinstance(digest, dict) or "at" not in digest:
         return digest
+    times = digest["at"] if isinstance(digest["at"], list) else [digest["at"]]
     times = [
         f"{t // 60:02d}:{t % 60:02d}" if isinstance(t, int) and not isinstance(t, bool) else t
-        for t in digest["at"]
+        for t in times
     ]
     return {**digest, "at": times}
 

@@ -329,6 +329,8 @@ def test_digest_times_as_written_in_yaml_or_the_environment(tmp_path: Path) -> N
     # YAML reads an unquoted 18:00 as 1080: it is read back as the time it was.
     assert digest_times(digest) == (time(7, 30), time(12, 15), time(18, 0))
     assert digest_zone(digest) == ZoneInfo("Asia/Tokyo")
+    one = load_config(path, environ={"AGGREGATOR_DIGEST_AT": "18:30"}).digest
+    assert digest_times(one) == (time(18, 30),)  # one time, unquoted in YAML's eyes: 1110
     env = {"AGGREGATOR_DIGEST_AT": '["06:45"]', "AGGREGATOR_DIGEST_TIMEZONE": "UTC"}
     digest = load_config(path, environ=env).digest
     assert digest_times(digest) == (time(6, 45),) and digest.timezone == "UTC"
