@@ -220,9 +220,15 @@ def main() -> None:
         seen_ids.add(message["Message-ID"])
         for pair in str(message["X-Aggregator-Stories"] or "").split():
             story, shown = (int(x) for x in pair.split(":"))
+            mailed_as = story
             story = aliases.get(story, story)
             if story in mailed and shown <= mailed[story]:
                 repeated += 1
+                merged = [a for a, s in aliases.items() if s == story]
+                print(
+                    f"repeated: story {mailed_as} ({shown} sources) in {message['Date']}; "
+                    f"mailed before with {mailed[story]}; merged into it since: {merged or 'none'}"
+                )
             mailed[story] = max(mailed.get(story, 0), shown)
     lost = [s for s, n in sources.items() if mailed.get(s, 0) < n]
     print(
