@@ -22,8 +22,9 @@ one more run at the next morning's digest time:
 - mails per simulated day;
 - lost: a story of two articles or sources or more (min_size) whose sources now exceed the
   most any mail showed; it must be 0;
-- repeated: a story mailed again with no more sources than before, counting a resent message
-  (same Message-ID) apart; must be 0;
+- repeated: a story mailed again, under the same id, with no more sources than before, counting
+  a resent message (same Message-ID) apart; must be 0 (a story merged since into one mailed
+  before was a story of its own when it was mailed, and is judged as such);
 - duplicates: messages received twice (same Message-ID): at most one per kill after the send;
 - the time of each run.
 
@@ -212,6 +213,7 @@ def main() -> None:
     seen_ids: set[str] = set()
     duplicates = repeated = 0
     mailed: dict[int, int] = {}
+    mailed_as: dict[int, int] = {}
     for mail in received:
         message = mail.message
         if message["Message-ID"] in seen_ids:
@@ -220,15 +222,16 @@ def main() -> None:
         seen_ids.add(message["Message-ID"])
         for pair in str(message["X-Aggregator-Stories"] or "").split():
             story, shown = (int(x) for x in pair.split(":"))
-            mailed_as = story
-            story = aliases.get(story, story)
-            if story in mailed and shown <= mailed[story]:
+            # A repeat is judged by the id the mail showed: a story mailed before another was
+            # merged into it was a story of its own then, whatever the survivor had.
+            if story in mailed_as and shown <= mailed_as[story]:
                 repeated += 1
-                merged = [a for a, s in aliases.items() if s == story]
                 print(
-                    f"repeated: story {mailed_as} ({shown} sources) in {message['Date']}; "
-                    f"mailed before with {mailed[story]}; merged into it since: {merged or 'none'}"
+                    f"repeated: story {story} ({shown} sources) in {message['Date']}; "
+                    f"mailed before with {mailed_as[story]}"
                 )
+            mailed_as[story] = max(mailed_as.get(story, 0), shown)
+            story = aliases.get(story, story)  # lost: judged by the story it is now
             mailed[story] = max(mailed.get(story, 0), shown)
     lost = [s for s, n in sources.items() if mailed.get(s, 0) < n]
     print(
