@@ -19,7 +19,8 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, time, timedelta, tzinfo
+from email.utils import getaddresses
 from functools import cache
 from pathlib import Path
 from types import NoneType, UnionType
@@ -44,6 +45,8 @@ __all__ = [
     "PollingConfig",
     "config_dir",
     "default_config_path",
+    "digest_times",
+    "digest_zone",
     "load_config",
     "mail_address",
     "parse_duration",
@@ -69,6 +72,7 @@ class PollingConfig:
     adaptive: bool = True  # follow each feed's publishing pace (5 min .. 24 h)
     max_redirects: int = 5
     parse_workers: int | None = None  # processes that parse; None: one per core, 0: none
+    alert_after: timedelta = timedelta(days=2)  # `run` says so when a feed fails this long
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,9 @@ class DigestConfig:
     limit: int = 20
     min_size: int = 2
     links: int = 3
+    # The times of day a digest is due ("07:00", "18:00"); none: every `run` delivers one.
+    at: tuple[str, ...] = ()
+    timezone: str | None = None  # of those times, e.g. Europe/Paris; None: the machine's zone
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,63 @@ class Config:
     email: EmailConfig | None = None
     mute: MuteConfig = field(default_factory=MuteConfig)
     path: Path | None = None  # the file it came from, if any
+
+
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$", re.ASCII)
+
+
+def digest_times(digest: DigestConfig) -> tuple[time, ...]:
+    """``digest.at`` as times of day, earliest first (checked when the config was loaded)."""
+    found = set()
+    for value in digest.at:
+        match = _CLOCK.match(value.strip())
+        assert match is not None  # _check_digest_schedule let it through
+        found.add(time(int(match.group(1)), int(match.group(2))))
+    return tuple(sorted(found))
+
+
+def digest_zone(digest: DigestConfig) -> tzinfo:
+    """The zone of ``digest.at``: ``digest.timezone``, else the machine's own."""
+    from zoneinfo import ZoneInfo
+
+    if digest.timezone:
+        return ZoneInfo(digest.timezone)
+    return local_zone()
+
+
+def local_zone() -> tzinfo:
+    """The machine's time zone, with its daylight saving rules when they can be found:
+    ``$TZ``, else the zone /etc/localtime names, else its fixed offset now."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    names = [os.environ.get("TZ", "").lstrip(":")]
+    with contextlib.suppress(OSError):
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            names.append(target.split("zoneinfo/", 1)[1])
+    for name in names:
+        if name:
+            with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+                return ZoneInfo(name)
+    return datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
+
+
+def _check_digest_schedule(digest: DigestConfig) -> None:
+    for i, value in enumerate(digest.at):
+        if not _CLOCK.match(value.strip()):
+            raise ConfigError(
+                f"digest.at[{i}]: expected a time of day such as 07:00 or 18:30, got {value!r}"
+            )
+    if digest.timezone is not None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(digest.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"digest.timezone: {digest.timezone!r} is not a time zone; write an IANA name "
+                "such as Europe/Paris, America/New_York or UTC"
+            ) from None
 
 
 def config_dir() -> Path:
@@ -344,7 +408,7 @@ def _build(raw: dict[str, Any], base_dir: Path, problems: Problems) -> Config:
     polling = _section("polling", raw.get("polling"), problems)
     clustering = _section("clustering", raw.get("clustering"), problems)
     dedupe = _section("dedupe", raw.get("dedupe"), problems)
-    digest = _section("digest", raw.get("digest"), problems)
+    digest = _section("digest", _sexagesimal(raw.get("digest")), problems)
     email = _section("email", raw.get("email"), problems) if raw.get("email") is not None else None
     if email is not None:
         for name in ("password_file", "ca_file"):
@@ -363,6 +427,19 @@ def _build(raw: dict[str, Any], base_dir: Path, problems: Problems) -> Config:
         email=email,
         mute=mute,
     )
+
+
+def _sexagesimal(digest: Any) -> Any:
+    """YAML 1.1 reads an unquoted 18:00 as the number 1080 (18 × 60): ``digest.at`` reads it
+    back as the time it was written as. (07:00 stays text: a leading zero is not a number.)"""
+    if not isinstance(digest, dict) or "at" not in digest:
+        return digest
+    times = digest["at"] if isinstance(digest["at"], list) else [digest["at"]]
+    times = [
+        f"{t // 60:02d}:{t % 60:02d}" if isinstance(t, int) and not isinstance(t, bool) else t
+        for t in times
+    ]
+    return {**digest, "at": times}
 
 
 def _mute(
@@ -604,6 +681,7 @@ def _check_values(
         (digest.limit >= 0, "digest.limit: must be 0 (no limit) or more"),
         (digest.min_size >= 1, "digest.min_size: must be at least 1"),
         (1 <= digest.links <= 10, "digest.links: must be between 1 and 10"),
+        (polling.alert_after > timedelta(0), "polling.alert_after: must be positive"),
     ]
     if email is not None:
         checks += [
@@ -631,13 +709,14 @@ def _check_values(
         ]
     for ok, message in checks:
         problems.check(ok, message)
+    with problems.gather():
+        _check_digest_schedule(digest)
     if email is not None:
         _check_email(email, problems)
 
 
 def mail_address(value: str, where: str) -> str:
     """The bare address of ``value`` ("Name <a@example.org>" or "a@example.org"), checked."""
-    from email.utils import getaddresses  # here: only a config with email: needs it
 
     if any(ch in value for ch in "\r\n\0"):
         raise ConfigError(f"{where}: an address must be one line")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections import Counter
 from collections.abc import Sequence
@@ -11,7 +12,16 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from .models import ArticleView, Digest, DigestEntry, FeedHealth, FeedView, StoryView
+from .models import (
+    ArticleView,
+    DeliveryOutcome,
+    Digest,
+    DigestEntry,
+    FeedHealth,
+    FeedView,
+    RunReport,
+    StoryView,
+)
 
 if TYPE_CHECKING:
     import jinja2
@@ -25,9 +35,11 @@ __all__ = [
     "render_digest",
     "render_eval",
     "render_feeds",
+    "render_run",
     "render_stories",
     "render_story",
     "sanitize_html",
+    "span",
     "when",
 ]
 
@@ -82,11 +94,54 @@ def when(value: datetime) -> str:
 def plural(count: int, noun: str) -> str:
     """ "1,340 feeds", "2 stories", "1 source": a count, with thousands separators, and its noun.
 
-    The noun is given in the singular; the plural adds "s", or makes a final "y" "ies"
-    (story, stories). Zero takes the plural: "0 articles".
+    The noun is given in the singular; the plural adds "s", or makes a final "y" after a
+    consonant "ies" (story, stories; day, days). Zero takes the plural: "0 articles".
     """
-    many = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    consonant_y = noun.endswith("y") and noun[-2:-1] not in ("a", "e", "i", "o", "u")
+    many = noun[:-1] + "ies" if consonant_y else noun + "s"
     return f"{count:,} {noun if count == 1 else many}"
+
+
+def span(length: timedelta) -> str:
+    """ "12 min", "3 h 5 min", "2 days": a length of time as a person says it, to the minute
+    (rounded up: "the next in 1 min" rather than "in 0 min")."""
+    minutes = max(0, math.ceil(length.total_seconds() / 60))
+    days, rest = divmod(minutes, 1440)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return plural(days, "day") + (f" {hours} h" if hours else "")
+    if hours:
+        return f"{hours} h" + (f" {minutes} min" if minutes else "")
+    return f"{minutes} min"
+
+
+def render_run(report: RunReport, now: datetime) -> str:
+    """The one line `run` says (without --quiet): what it polled, and when the next digest is.
+
+    "1,340 feeds, none due; the next in 12 min; next digest 2026-12-06 07:00 Europe/Paris
+    (in 8 h 5 min)". What a due digest did is said by the deliveries themselves.
+    """
+    if report.polled_nothing:
+        line = f"{plural(report.feeds, 'feed')}, none due"
+        if report.next_feed is not None:
+            line += f"; the next in {span(report.next_feed - now)}"
+    else:
+        line = report.poll.summary()
+    if report.next_digest is not None:
+        at = report.next_digest
+        zone = getattr(at.tzinfo, "key", None) or at.tzname() or ""
+        when_due = f"{at:%Y-%m-%d %H:%M} {zone}".rstrip()
+        if report.digest_due:
+            line += f"; the next digest {when_due} (in {span(at - now)})"
+        else:
+            line += f"; no digest due, the next {when_due} (in {span(at - now)})"
+    for delivery in report.deliveries:
+        if delivery.outcome == DeliveryOutcome.NOTHING_NEW:
+            if delivery.recipient == "print":
+                line += ". Nothing new since the last digest"
+            else:
+                line += f". Nothing new for {delivery.recipient}: no mail sent"
+    return line
 
 
 def _sources(story: StoryView, most: int = 6) -> str:
@@ -98,9 +153,9 @@ def _sources(story: StoryView, most: int = 6) -> str:
 
 
 def _heading(digest: Digest) -> tuple[str, str]:
-    n = len(digest.entries)
+    n = len(digest.shown)
     title = f"aggregator digest: {plural(n, 'story')}"
-    grown = sum(1 for entry in digest.entries if entry.grown)
+    grown = sum(1 for entry in digest.shown if entry.grown)
     if grown:
         new = f"{n - grown} new, " if n > grown else ""
         title += f" ({new}{grown} grown)"
@@ -113,6 +168,17 @@ def _growth(entry: DigestEntry) -> str | None:
     if not entry.grown:
         return None
     return f"+{plural(entry.added_sources, 'source')} since your last digest"
+
+
+def _more_heading(digest: Digest) -> str:
+    return f"{plural(len(digest.more), 'more story')}:"
+
+
+def _compact(entry: DigestEntry) -> tuple[str, Link | None]:
+    """A story of the compact list: its headline and sources, and a link."""
+    story = entry.story
+    first = story_links(story, 1)
+    return f"{story.title} ({plural(len(story.sources), 'source')})", first[0] if first else None
 
 
 # --- digests ----------------------------------------------------------------------------------
@@ -149,7 +215,7 @@ def _wrap(text: str, indent: str = "", hang: str = "") -> list[str]:
 def _digest_text(digest: Digest, links: int) -> str:
     title, subtitle = _heading(digest)
     lines = [title, subtitle, ""]
-    if not digest.entries:
+    if not digest.shown:
         lines.append("Nothing new.")
     for number, entry in enumerate(digest.entries, start=1):
         story = entry.story
@@ -158,11 +224,21 @@ def _digest_text(digest: Digest, links: int) -> str:
         if growth:
             lines += _wrap(growth, "   ")
         lines += _wrap(_sources(story), "   ")
+        for sentence in story.summary:
+            lines += _wrap(f"“{sentence.text}” ({sentence.feed})", "   ", hang=" ")
         if story.terms:
             lines += _wrap("Terms: " + ", ".join(story.terms), "   ")
         for link in story_links(story, links):
             lines += _wrap(f"- {link.title} ({link.feed})", "   ", hang="  ")
             lines.append(f"     {link.url}")  # never wrapped: a broken URL is a dead link
+        lines.append("")
+    if digest.more:
+        lines.append(_more_heading(digest))
+        for entry in digest.more:
+            text, first = _compact(entry)
+            lines += _wrap(f"- {text}", hang="  ")
+            if first is not None:
+                lines.append(f"  {first.url}")
         lines.append("")
     if digest.failing_feeds:
         lines.append("Feeds failing for more than a day:")
@@ -186,7 +262,7 @@ def _md_url(url: str) -> str:
 def _digest_markdown(digest: Digest, links: int) -> str:
     title, subtitle = _heading(digest)
     lines = [f"# {_md(title)}", "", f"_{_md(subtitle)}_", ""]
-    if not digest.entries:
+    if not digest.shown:
         lines += ["Nothing new.", ""]
     for entry in digest.entries:
         story = entry.story
@@ -198,8 +274,23 @@ def _digest_markdown(digest: Digest, links: int) -> str:
         if story.terms:
             lines.append("Terms: " + ", ".join(f"`{t}`" for t in story.terms))
         lines.append("")
+        for sentence in story.summary:
+            lines += [f"> {_md(sentence.text)} _({_md(sentence.feed)})_", ">"]
+        if story.summary:
+            lines[-1] = ""
         for link in story_links(story, links):
             lines.append(f"- [{_md(link.title)}](<{_md_url(link.url)}>) ({_md(link.feed)})")
+        lines.append("")
+    if digest.more:
+        lines += [f"## {_md(_more_heading(digest))}", ""]
+        for entry in digest.more:
+            text, first = _compact(entry)
+            if first is None:
+                lines.append(f"- {_md(text)}")
+            else:
+                story = entry.story
+                sources = plural(len(story.sources), "source")
+                lines.append(f"- [{_md(story.title)}](<{_md_url(first.url)}>) ({sources})")
         lines.append("")
     if digest.failing_feeds:
         lines += ["---", "", "Feeds failing for more than a day:", ""]
@@ -272,16 +363,32 @@ def _digest_html(digest: Digest, links: int) -> str:
             "growth": _growth(entry),
             "source_line": _sources(entry.story),
             "terms": entry.story.terms,
+            "summary": entry.story.summary,
             "links": story_links(entry.story, links),
         }
         for entry in digest.entries
+    ]
+    more = [
+        {
+            "title": entry.story.title,
+            "sources": plural(len(entry.story.sources), "source"),
+            "link": _compact(entry)[1],
+        }
+        for entry in digest.more
     ]
     from markupsafe import Markup
 
     body = (
         _templates()
         .get_template("digest_body.html")
-        .render(title=title, subtitle=subtitle, stories=stories, failing=digest.failing_feeds)
+        .render(
+            title=title,
+            subtitle=subtitle,
+            stories=stories,
+            more=more,
+            more_heading=_more_heading(digest) if more else "",
+            failing=digest.failing_feeds,
+        )
     )
     return (
         _templates()
@@ -319,6 +426,9 @@ def render_story(story: StoryView, *, why: bool = False) -> str:
     lines.append(f"first seen {when(story.first_seen)}, last seen {when(story.last_seen)}")
     if story.terms:
         lines.append("terms: " + ", ".join(story.terms))
+    for sentence in story.summary:
+        said = f"“{sentence.text}” ({sentence.feed}, article {sentence.article_id})"
+        lines += _wrap(said, "", " ")
     lines.append("")
     for article in story.articles:
         lines.append(f"{when(article.published)}  {article.feed}")

@@ -28,6 +28,7 @@ from .errors import CorrectionError
 from .listing import get_story
 from .models import ClusterDoc, StoryView
 from .store import Store, open_store
+from .summary import story_summaries
 
 __all__ = [
     "apply_mute",
@@ -85,7 +86,7 @@ def cluster_pending(store: Store, config: Config, *, now: datetime) -> int:
         resolve = clusterer.resolve
         merged = [(resolve(s), absorbed) for s, absorbed in clusterer.merges if absorbed > 0]
         summaries = [clusterer.summary(key) for key in sorted(clusterer.touched)]
-        store.save_clustering(
+        ids = store.save_clustering(
             placements=placements,
             new_story_keys=new_stories,
             merged=merged,
@@ -94,6 +95,8 @@ def cluster_pending(store: Store, config: Config, *, now: datetime) -> int:
             documents=clusterer.documents,
             now=now,
         )
+        changed = [ids.get(story.id, story.id) for story in summaries]
+        store.save_summaries(story_summaries(store.summary_sources(changed)))
     return len(summaries)
 
 
@@ -104,6 +107,7 @@ def summarise(store: Store, config: Config, story_ids: Iterable[int], now: datet
     clusterer = _clusterer(store, config, docs)
     clusterer.load(docs)
     store.refresh_stories([clusterer.summary(i) for i in ids if i in clusterer.stories], now)
+    store.save_summaries(story_summaries(store.summary_sources(ids)))
 
 
 def _clusterer(

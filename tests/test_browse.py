@@ -167,6 +167,10 @@ def test_the_list_holds_the_ranked_stories_and_enter_goes_down_a_level(
         head = shown(app, "#story")
         assert biggest.title in head and ", ".join(biggest.terms) in head
         assert ", ".join(biggest.sources) in head
+        # Its summary, each sentence with its outlet.
+        assert biggest.summary
+        for sentence in biggest.summary:
+            assert f"{sentence.text} ({sentence.feed})" in " ".join(head.split())
         assert row_ids(app) == [a.id for a in biggest.articles]
         second = biggest.articles[1]
         assert row(app, second.id)[2:] == [second.feed, second.title]

@@ -269,7 +269,7 @@ def test_a_bad_config_reports_every_error_at_once_with_file_and_line(
     assert sorted(lines) == sorted(
         [
             f"{path}:3: polling.concurency: unknown key (did you mean 'concurrency'?); "
-            "known keys: adaptive, concurrency, interval, max_bytes, max_redirects, "
+            "known keys: adaptive, alert_after, concurrency, interval, max_bytes, max_redirects, "
             "parse_workers, per_host, timeout, user_agent",
             f"{path}:4: polling.timeout: must be more than 0 seconds",
             f"{path}:7: feeds[1].url: feed ftp://b.example/rss: only http, https, file URLs "

@@ -285,6 +285,9 @@ class StoryScreen(ArticleList):
         head.append(f"first seen {when(story.first_seen)}, last {when(story.last_seen)}")
         if story.terms:
             head.append("\nterms: " + ", ".join(story.terms))
+        for sentence in story.summary:
+            head.append(f"\n{sentence.text} ")
+            head.append(f"({sentence.feed})", style="dim")
         self.query_one("#story", Static).update(head)
         self.table.fill([(a.id, article_cells(a)) for a in story.articles], fallback=None)
 

@@ -30,6 +30,8 @@ Exit codes:
   3  the database cannot be opened or written
   4  a digest could not be mailed (it stays in the outbox;
      the next run sends it)
+  5  run: every feed it polled failed (the network?), or a
+     feed has failed for longer than polling.alert_after
 A run that finds another run holding the lock exits 0.
 """
 

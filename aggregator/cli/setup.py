@@ -37,6 +37,7 @@ def init(app: App, path: Path | None) -> None:
     poll, browse, cron = starter.steps
     app.say(f"  1. {poll}    # fetch the feeds, store and cluster (a minute the first time)")
     app.say(f"  2. {browse}  # read the stories")
-    app.say("  3. crontab -e, and add this line to poll and print the digest every 30 minutes")
-    app.say(f"     (cron mails what it prints; or set up email: in {starter.path.name}):")
+    app.say("  3. crontab -e, and add this line: it polls every 30 minutes, and prints the digest")
+    app.say("     at 07:00 and 18:00 (digest.at; cron mails what it prints, or set up email:")
+    app.say(f"     in {starter.path.name}):")
     app.say(f"     {cron}")

@@ -4,7 +4,8 @@ The database is an ordinary SQLite file in WAL mode, readable with sqlite-utils 
 Times are stored as ISO 8601 UTC text (``2026-11-24T20:15:00+00:00``), which sorts correctly.
 
 ``Store`` is one class made of a part per topic: ``feeds``, ``ingest`` (what a poll stores),
-``stories`` (clustering's state and the user's corrections), ``outbox`` (digests) and
+``stories`` (clustering's state and the user's corrections), ``summaries`` (each story's
+summary, chosen by aggregator.summary), ``outbox`` (digests) and
 ``views`` (what browsing reads), over ``base`` (the connection and query helpers) and
 ``schema`` (the migrations). The store returns what is stored; what it comes to (a story's
 rank and status, a feed's health, the feeds due) is decided by the pure modules ranking and
@@ -25,6 +26,7 @@ from .feeds import FeedStore
 from .ingest import IngestStore
 from .outbox import OUTBOX_KEEP, OutboxStore
 from .schema import MIGRATIONS
+from .summaries import SummaryStore
 from .views import BrowsingStore
 
 __all__ = ["MIGRATIONS", "OUTBOX_KEEP", "Store", "dt", "open_store", "ts"]
@@ -32,7 +34,7 @@ __all__ = ["MIGRATIONS", "OUTBOX_KEEP", "Store", "dt", "open_store", "ts"]
 BUSY_TIMEOUT_MS = 5000
 
 
-class Store(FeedStore, IngestStore, OutboxStore, BrowsingStore):
+class Store(FeedStore, IngestStore, OutboxStore, BrowsingStore, SummaryStore):
     """The aggregator database. Use ``open_store`` to get one."""
 
 

@@ -170,6 +170,10 @@ class StoreBase:
         row = self._one("SELECT value FROM meta WHERE key = ?", [key])
         return row["value"] if row else None
 
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self._set_meta(key, value)
+
     def _set_meta(self, key: str, value: str) -> None:
         self.db.execute(
             """INSERT INTO meta (key, value) VALUES (?, ?)

@@ -241,6 +241,13 @@ def _m008_story_seen_at(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m009_story_summaries(db: sqlite_utils.Database) -> None:
+    # Each story's summary, chosen when the story changes (aggregator.summary) and kept, so no
+    # listing or digest works it out again: a JSON list of {text, feed, article_id}. Stories
+    # from before get theirs when they next change.
+    db.execute("ALTER TABLE stories ADD COLUMN summary TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m001_initial,
     _m002_feed_pace,
@@ -250,6 +257,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m006_digests,
     _m007_mute,
     _m008_story_seen_at,
+    _m009_story_summaries,
 )
 
 
