@@ -96,7 +96,7 @@ def timings(shared: Path, config: ClusteringConfig, seeds: int) -> None:
                 path = streams.retimed(mix, shared, profile, seed, Path(tmp) / f"{seed}.csv")
                 items = streams.load(path)
                 report = evaluate(items, config)
-                found.append(streams.score(items, [p for _, p in report.assignments]))
+                found.append(streams.score(items, report))
             f1s = [q.f1 for q in found]
             print(
                 f"{profile} with distractors, {len(found)} seed(s): B3-F1 mean "

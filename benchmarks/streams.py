@@ -30,11 +30,10 @@ sys.path.insert(0, str(HERE.parent))
 
 from story_quality import distractors  # noqa: E402
 
-from aggregator.evaluate import LabelledItem, bcubed, read_labels  # noqa: E402
+from aggregator.evaluate import DISTRACTOR, EvalReport, LabelledItem, bcubed, read_labels  # noqa: E402
 
 PROFILES = ("original", "a", "b", "nextday")
 HOUR_MS = 3_600_000
-DISTRACTOR = "distractor-"
 
 
 @dataclass(frozen=True)
@@ -125,11 +124,10 @@ def load(path: Path) -> list[LabelledItem]:
     return read_labels(path)
 
 
-def score(items: Sequence[LabelledItem], labels: Sequence[object]) -> Quality:
-    """B3 of the dev rows alone, and the share of distractors in a story with a dev row."""
+def score(items: Sequence[LabelledItem], report: EvalReport) -> Quality:
+    """B3 of the dev rows alone, and the share of distractors eval found pulled into a story."""
+    labels = [p for _, p in report.assignments]
     dev = [i for i, item in enumerate(items) if not item.story.startswith(DISTRACTOR)]
-    extra = [i for i, item in enumerate(items) if item.story.startswith(DISTRACTOR)]
     b3 = bcubed([items[i].story for i in dev], [labels[i] for i in dev])
-    with_dev = {labels[i] for i in dev}
-    pulled = sum(labels[i] in with_dev for i in extra) / len(extra) if extra else 0.0
+    pulled = report.distractors_pulled / report.distractors if report.distractors else 0.0
     return Quality(b3.f1, b3.precision, b3.recall, pulled)
