@@ -2,7 +2,11 @@
 
 Precedence, highest first: command-line flag, environment (``AGGREGATOR_*``), the file,
 the defaults.
-Every unknown key is an error that names its path, and so is every bad value.
+Every unknown key is an error that names its path, and so is every bad value; all of them are
+reported at once, each with its line (see config_problems).
+
+Over 600 lines: each section's settings and every check of their values sit together here, so
+that what a key accepts is read in one place, and the sections' validation shares one walk.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from email.utils import getaddresses
 from functools import cache
 from pathlib import Path
@@ -25,6 +29,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .config_problems import Problems
 from .errors import ConfigError
 from .models import FeedConfig
 from .options import DIGEST_FORMATS
@@ -40,6 +45,8 @@ __all__ = [
     "PollingConfig",
     "config_dir",
     "default_config_path",
+    "digest_times",
+    "digest_zone",
     "load_config",
     "mail_address",
     "parse_duration",
@@ -67,6 +74,7 @@ class PollingConfig:
     adaptive: bool = True  # follow each feed's publishing pace (5 min .. 24 h)
     max_redirects: int = 5
     parse_workers: int | None = None  # processes that parse; None: one per core, 0: none
+    alert_after: timedelta = timedelta(days=2)  # `run` says so when a feed fails this long
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,9 @@ class DigestConfig:
     limit: int = 20
     min_size: int = 2
     links: int = 3
+    # The times of day a digest is due ("07:00", "18:00"); none: every `run` delivers one.
+    at: tuple[str, ...] = ()
+    timezone: str | None = None  # of those times, e.g. Europe/Paris; None: the machine's zone
 
 
 @dataclass(frozen=True)
@@ -150,6 +161,63 @@ class Config:
     email: EmailConfig | None = None
     mute: MuteConfig = field(default_factory=MuteConfig)
     path: Path | None = None  # the file it came from, if any
+
+
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$", re.ASCII)
+
+
+def digest_times(digest: DigestConfig) -> tuple[time, ...]:
+    """``digest.at`` as times of day, earliest first (checked when the config was loaded)."""
+    found = set()
+    for value in digest.at:
+        match = _CLOCK.match(value.strip())
+        assert match is not None  # _check_digest_schedule let it through
+        found.add(time(int(match.group(1)), int(match.group(2))))
+    return tuple(sorted(found))
+
+
+def digest_zone(digest: DigestConfig) -> tzinfo:
+    """The zone of ``digest.at``: ``digest.timezone``, else the machine's own."""
+    from zoneinfo import ZoneInfo
+
+    if digest.timezone:
+        return ZoneInfo(digest.timezone)
+    return local_zone()
+
+
+def local_zone() -> tzinfo:
+    """The machine's time zone, with its daylight saving rules when they can be found:
+    ``$TZ``, else the zone /etc/localtime names, else its fixed offset now."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    names = [os.environ.get("TZ", "").lstrip(":")]
+    with contextlib.suppress(OSError):
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            names.append(target.split("zoneinfo/", 1)[1])
+    for name in names:
+        if name:
+            with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+                return ZoneInfo(name)
+    return datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
+
+
+def _check_digest_schedule(digest: DigestConfig) -> None:
+    for i, value in enumerate(digest.at):
+        if not _CLOCK.match(value.strip()):
+            raise ConfigError(
+                f"digest.at[{i}]: expected a time of day such as 07:00 or 18:30, got {value!r}"
+            )
+    if digest.timezone is not None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(digest.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"digest.timezone: {digest.timezone!r} is not a time zone; write an IANA name "
+                "such as Europe/Paris, America/New_York or UTC"
+            ) from None
 
 
 def config_dir() -> Path:
@@ -210,13 +278,7 @@ def load_config(
     path = path if path is not None else default_config_path()
     raw: Any = {}
     if path.is_file():
-        try:
-            # safe_load's rules, in libyaml's C when present: a 2,000-feed list loads 20x faster.
-            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from e
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{path}: cannot read: {e}") from e
+        raw = _read_yaml(path)
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
@@ -224,12 +286,34 @@ def load_config(
     elif explicit:
         raise ConfigError(f"{path}: no such config file")
     base_dir = path.resolve().parent if path.is_file() else config_dir()
-    raw = _apply_env(dict(raw), environ)
-    config = _build(raw, base_dir)
+    problems = Problems()
+    raw, from_env = _apply_env(dict(raw), environ, problems)
+    config = _build(raw, base_dir, problems)
+    if problems.messages:
+        raise ConfigError(
+            problems.report(path if path.is_file() else None, from_env, top_keys=_TOP_KEYS)
+        )
     config = dataclasses.replace(config, path=path if path.is_file() else None)
     if database is not None:
         config = dataclasses.replace(config, database=database)
     return config
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        # safe_load's rules, in libyaml's C when present: a 2,000-feed list loads 20x faster.
+        # Read from the open file, so YAML's own messages name it.
+        with path.open(encoding="utf-8") as stream:
+            return yaml.load(stream, Loader=SAFE_LOADER)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        what = "; ".join(str(part) for part in (e.context, e.problem) if part)
+        raise ConfigError(f"{where}: not valid YAML: {what}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from e
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -254,8 +338,14 @@ def _unknown(key: str, where: str, known: set[str]) -> ConfigError:
     return ConfigError(f"{where}: unknown key{hint}; known keys: {known_list}")
 
 
-def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """Overlay ``AGGREGATOR_DATABASE`` and ``AGGREGATOR_<SECTION>_<KEY>`` on the file's values."""
+def _apply_env(
+    raw: dict[str, Any], environ: Mapping[str, str], problems: Problems
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Overlay ``AGGREGATOR_DATABASE`` and ``AGGREGATOR_<SECTION>_<KEY>`` on the file's values.
+
+    Returns the settings and, for each key the environment set, the variable that set it.
+    """
+    from_env: dict[str, str] = {}
     for name, value in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or name in CLI_ENV:
             continue
@@ -266,18 +356,42 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any
             merged = dict(current) if isinstance(current, dict) else {}
             if isinstance(current, str):
                 merged["path"] = current
-            merged[rest.removeprefix("database").lstrip("_") or "path"] = value
+            field = rest.removeprefix("database").lstrip("_") or "path"
+            merged[field] = value
             raw["database"] = merged
+            from_env["database" if field == "path" else f"database.{field}"] = name
             continue
         section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
         if section is None:
-            raise ConfigError(f"environment variable {name}: not a setting aggregator knows")
+            close = difflib.get_close_matches(rest, sorted(_env_names()), n=1)
+            hint = f" (did you mean {ENV_PREFIX}{close[0].upper()}?)" if close else ""
+            problems.check(False, f"{name}: not a setting aggregator knows{hint}")
+            continue
         key = rest[len(section) + 1 :]
+        known = _section_keys(section)
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.check(False, f"{name}: unknown key {section}.{key}{hint}")
+            continue
         current = raw.get(section)
         merged = dict(current) if isinstance(current, dict) else {}
         merged[key] = _env_value(value)
         raw[section] = merged
-    return raw
+        from_env[f"{section}.{key}"] = name
+    return raw, from_env
+
+
+def _section_keys(section: str) -> set[str]:
+    return {
+        _YAML_NAME.get((section, f.name), f.name) for f in dataclasses.fields(_SECTIONS[section])
+    }
+
+
+def _env_names() -> set[str]:
+    return {"database", "database_path", "database_keep"} | {
+        f"{s}_{k}" for s in _SECTIONS for k in _section_keys(s)
+    }
 
 
 def _env_value(value: str) -> Any:
@@ -289,27 +403,31 @@ def _env_value(value: str) -> Any:
     return value if isinstance(parsed, dict) else parsed
 
 
-def _build(raw: dict[str, Any], base_dir: Path) -> Config:
+def _build(raw: dict[str, Any], base_dir: Path, problems: Problems) -> Config:
+    """The Config of ``raw``; each problem goes to ``problems`` and its part keeps its default,
+    so that every other part is checked too."""
     for key in raw:
         if key not in _TOP_KEYS:
-            raise _unknown(str(key), str(key), _TOP_KEYS)
-    database, keep = _database(raw.get("database", "aggregator.db"))
+            problems.messages.append(str(_unknown(str(key), str(key), _TOP_KEYS)))
+    database, keep = _database(raw.get("database", "aggregator.db"), problems)
     db_path = Path(database).expanduser()
     if not db_path.is_absolute():
         db_path = base_dir / db_path
-    feeds = _feeds(raw.get("feeds", []), base_dir)
-    polling = _section("polling", raw.get("polling"))
-    clustering = _section("clustering", raw.get("clustering"))
-    dedupe = _section("dedupe", raw.get("dedupe"))
-    digest = _section("digest", raw.get("digest"))
-    email = _section("email", raw.get("email")) if raw.get("email") is not None else None
+    before = len(problems.messages)
+    feeds = _feeds(raw.get("feeds", []), base_dir, problems)
+    feeds_ok = len(problems.messages) == before
+    polling = _section("polling", raw.get("polling"), problems)
+    clustering = _section("clustering", raw.get("clustering"), problems)
+    dedupe = _section("dedupe", raw.get("dedupe"), problems)
+    digest = _section("digest", _sexagesimal(raw.get("digest")), problems)
+    email = _section("email", raw.get("email"), problems) if raw.get("email") is not None else None
     if email is not None:
         for name in ("password_file", "ca_file"):
             path = getattr(email, name)
             if path is not None and not path.is_absolute():
                 email = dataclasses.replace(email, **{name: base_dir / path})
-    _check_values(polling, clustering, dedupe, digest, email)
-    mute = _mute(_section("mute", raw.get("mute")), feeds, base_dir)
+    _check_values(polling, clustering, dedupe, digest, email, problems)
+    mute = _mute(_section("mute", raw.get("mute"), problems), feeds, base_dir, problems, feeds_ok)
     return Config(
         database=db_path,
         keep=keep,
@@ -323,19 +441,22 @@ def _build(raw: dict[str, Any], base_dir: Path) -> Config:
     )
 
 
-def _database(value: Any) -> tuple[str, timedelta | None]:
-    """``database:`` as a path, or as ``{path, keep}``: the path and how long articles stay."""
+def _database(value: Any, problems: Problems) -> tuple[str, timedelta | None]:
+    """``database:`` as a path, or as ``{path, keep}``: the path and how long articles stay.
+    A problem goes to ``problems``, and that setting keeps its default."""
     keep: timedelta | None = DEFAULT_KEEP
     if isinstance(value, dict):
         known = {"path", "keep"}
         for key in value:
             if key not in known:
-                raise _unknown(str(key), f"database.{key}", known)
+                problems.messages.append(str(_unknown(str(key), f"database.{key}", known)))
         if "keep" in value:
-            keep = parse_keep(value["keep"], where="database.keep")
+            with problems.gather():
+                keep = parse_keep(value["keep"], where="database.keep")
         value = value.get("path", "aggregator.db")
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"database: expected a file path, got {value!r}")
+        problems.check(False, f"database: expected a file path, got {value!r}")
+        value = "aggregator.db"
     return value, keep
 
 
@@ -349,20 +470,41 @@ def parse_keep(value: object, *, where: str) -> timedelta | None:
     return keep
 
 
-def _mute(mute: MuteConfig, feeds: tuple[FeedConfig, ...], base_dir: Path) -> MuteConfig:
+def _sexagesimal(digest: Any) -> Any:
+    """YAML 1.1 reads an unquoted 18:00 as the number 1080 (18 × 60): ``digest.at`` reads it
+    back as the time it was written as. (07:00 stays text: a leading zero is not a number.)"""
+    if not isinstance(digest, dict) or "at" not in digest:
+        return digest
+    times = digest["at"] if isinstance(digest["at"], list) else [digest["at"]]
+    times = [
+        f"{t // 60:02d}:{t % 60:02d}" if isinstance(t, int) and not isinstance(t, bool) else t
+        for t in times
+    ]
+    return {**digest, "at": times}
+
+
+def _mute(
+    mute: MuteConfig,
+    feeds: tuple[FeedConfig, ...],
+    base_dir: Path,
+    problems: Problems,
+    feeds_ok: bool = True,
+) -> MuteConfig:
     """Check the rules, and name each muted feed by its configured URL."""
     for i, term in enumerate(mute.terms):
         if not re.search(r"\w", term):
-            raise ConfigError(f"mute.terms[{i}]: {term!r} has no word to look for")
+            problems.check(False, f"mute.terms[{i}]: {term!r} has no word to look for")
+            continue
         # The search index keeps only words, and punctuation between them is a space (so
         # "6.4" or "coast; magnitude" match as written), but a symbol that is part of a name
         # would vanish: "C++" would mute every "C", "AT&T" every "at T".
         symbol = re.search(r"[+&#@$%*/\\|<>=~^]", term)
-        if symbol:
-            raise ConfigError(
-                f"mute.terms[{i}]: {term!r}: the search index ignores {symbol.group()!r}, so "
-                "this would mute more than it says; write the words alone"
-            )
+        problems.check(
+            not symbol,
+            f"mute.terms[{i}]: {term!r}: the search index ignores "
+            f"{symbol.group() if symbol else ''!r}, so this would mute more than it says; "
+            "write the words alone",
+        )
     by_name: dict[str, str | None] = {}
     for feed in feeds:
         if feed.title:
@@ -372,52 +514,67 @@ def _mute(mute: MuteConfig, feeds: tuple[FeedConfig, ...], base_dir: Path) -> Mu
     urls: list[str] = []
     for i, name in enumerate(mute.feeds):
         if by_name.get(name.strip().casefold(), "") is None:
-            raise ConfigError(f"mute.feeds[{i}]: {name!r} is the title of two feeds: give a URL")
+            problems.check(
+                False, f"mute.feeds[{i}]: {name!r} is the title of two feeds: give a URL"
+            )
+            continue
         url = by_name.get(name) or by_name.get(name.strip().casefold())
         if url is None:
             with contextlib.suppress(ConfigError):
                 url = by_name.get(resolve_feed_location(name.strip(), base_dir))
         if url is None:
-            raise ConfigError(
-                f"mute.feeds[{i}]: {name!r} is not the URL or title of a feed in feeds:"
+            # When feeds: itself is wrong, the feed may be one of those in error.
+            problems.check(
+                not feeds_ok,
+                f"mute.feeds[{i}]: {name!r} is not the URL or title of a feed in feeds:",
             )
+            continue
         urls.append(url)
     return MuteConfig(terms=tuple(t.strip() for t in mute.terms), feeds=tuple(urls))
 
 
-def _feeds(value: Any, base_dir: Path) -> tuple[FeedConfig, ...]:
+def _feeds(value: Any, base_dir: Path, problems: Problems) -> tuple[FeedConfig, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise ConfigError("feeds: expected a list of URLs or of {url, title, tags}")
+        problems.check(False, "feeds: expected a list of URLs or of {url, title, tags}")
+        return ()
     feeds: list[FeedConfig] = []
     seen: set[str] = set()
     for i, item in enumerate(value):
-        where = f"feeds[{i}]"
-        if isinstance(item, str):
-            item = {"url": item}
-        if not isinstance(item, dict):
-            raise ConfigError(f"{where}: expected a URL or a mapping with url, title, tags")
-        for key in item:
-            if key not in {"url", "title", "tags"}:
-                raise _unknown(str(key), f"{where}.{key}", {"url", "title", "tags"})
-        url = item.get("url")
-        if not isinstance(url, str) or not url.strip():
-            raise ConfigError(f"{where}.url: expected a feed URL or path")
-        url = resolve_feed_location(url.strip(), base_dir)
-        title = item.get("title")
-        if title is not None and not isinstance(title, str):
-            raise ConfigError(f"{where}.title: expected text, got {title!r}")
-        tags = item.get("tags", [])
-        if isinstance(tags, str):
-            tags = [tags]
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            raise ConfigError(f"{where}.tags: expected a list of words")
-        if url in seen:
-            raise ConfigError(f"{where}.url: {url} is listed twice")
-        seen.add(url)
-        feeds.append(FeedConfig(url=url, title=title, tags=tuple(tags)))
+        with problems.gather():
+            feed = _feed(f"feeds[{i}]", item, base_dir, seen)
+            seen.add(feed.url)
+            feeds.append(feed)
     return tuple(feeds)
+
+
+def _feed(where: str, item: Any, base_dir: Path, seen: set[str]) -> FeedConfig:
+    if isinstance(item, str):
+        item = {"url": item}
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where}: expected a URL or a mapping with url, title, tags")
+    for key in item:
+        if key not in {"url", "title", "tags"}:
+            raise _unknown(str(key), f"{where}.{key}", {"url", "title", "tags"})
+    url = item.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError(f"{where}.url: expected a feed URL or path")
+    try:
+        url = resolve_feed_location(url.strip(), base_dir)
+    except ConfigError as e:
+        raise ConfigError(f"{where}.url: {e}") from None
+    title = item.get("title")
+    if title is not None and not isinstance(title, str):
+        raise ConfigError(f"{where}.title: expected text, got {title!r}")
+    tags = item.get("tags", [])
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ConfigError(f"{where}.tags: expected a list of words")
+    if url in seen:
+        raise ConfigError(f"{where}.url: {url} is listed twice")
+    return FeedConfig(url=url, title=title, tags=tuple(tags))
 
 
 def resolve_feed_location(url: str, base_dir: Path) -> str:
@@ -439,12 +596,14 @@ def resolve_feed_location(url: str, base_dir: Path) -> str:
     return str(path.resolve())
 
 
-def _section(name: str, value: Any) -> Any:
+def _section(name: str, value: Any, problems: Problems) -> Any:
+    """The section's dataclass; a bad key is a problem, and that setting keeps its default."""
     cls = _SECTIONS[name]
     if value is None:
         value = {}
     if not isinstance(value, dict):
-        raise ConfigError(f"{name}: expected a mapping of settings")
+        problems.check(False, f"{name}: expected a mapping of settings")
+        value = {}
     fields = {f.name: f for f in dataclasses.fields(cls)}
     types = _field_types(cls)
     # YAML key -> dataclass field
@@ -453,17 +612,22 @@ def _section(name: str, value: Any) -> Any:
     for key, item in value.items():
         key = str(key)
         if key not in keys:
-            raise _unknown(key, f"{name}.{key}", set(keys))
-        kwargs[keys[key]] = _coerce(f"{name}.{key}", types[keys[key]], item)
+            problems.messages.append(str(_unknown(key, f"{name}.{key}", set(keys))))
+            continue
+        with problems.gather():
+            kwargs[keys[key]] = _coerce(f"{name}.{key}", types[keys[key]], item)
     missing = [
         key
         for key, f in keys.items()
-        if f not in kwargs
+        if key not in value
         and fields[f].default is dataclasses.MISSING
         and fields[f].default_factory is dataclasses.MISSING
     ]
     if missing:
-        raise ConfigError(f"{name}: missing required key(s): {', '.join(missing)}")
+        problems.check(False, f"{name}: missing required key(s): {', '.join(missing)}")
+        return None if name == "email" else cls()
+    if not all(f in kwargs for f in keys.values() if fields[f].default is dataclasses.MISSING):
+        return None  # a required setting was given but is wrong (only email has those)
     return cls(**kwargs)
 
 
@@ -521,6 +685,7 @@ def _check_values(
     dedupe: DedupeConfig,
     digest: DigestConfig,
     email: EmailConfig | None,
+    problems: Problems,
 ) -> None:
     checks: list[tuple[bool, str]] = [
         (polling.concurrency >= 1, "polling.concurrency: must be at least 1"),
@@ -557,6 +722,7 @@ def _check_values(
         (digest.limit >= 0, "digest.limit: must be 0 (no limit) or more"),
         (digest.min_size >= 1, "digest.min_size: must be at least 1"),
         (1 <= digest.links <= 10, "digest.links: must be between 1 and 10"),
+        (polling.alert_after > timedelta(0), "polling.alert_after: must be positive"),
     ]
     if email is not None:
         checks += [
@@ -583,14 +749,16 @@ def _check_values(
             (email.timeout > 0, "email.timeout: must be more than 0 seconds"),
         ]
     for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
+        problems.check(ok, message)
+    with problems.gather():
+        _check_digest_schedule(digest)
     if email is not None:
-        _check_email(email)
+        _check_email(email, problems)
 
 
 def mail_address(value: str, where: str) -> str:
     """The bare address of ``value`` ("Name <a@example.org>" or "a@example.org"), checked."""
+
     if any(ch in value for ch in "\r\n\0"):
         raise ConfigError(f"{where}: an address must be one line")
     found = getaddresses([value])
@@ -606,14 +774,21 @@ def mail_address(value: str, where: str) -> str:
     return address
 
 
-def _check_email(email: EmailConfig) -> None:
-    mail_address(email.from_addr, "email.from")
+def _check_email(email: EmailConfig, problems: Problems) -> None:
+    with problems.gather():
+        mail_address(email.from_addr, "email.from")
     for i, recipient in enumerate(email.to):
-        mail_address(recipient, f"email.to[{i}]")
+        with problems.gather():
+            mail_address(recipient, f"email.to[{i}]")
+    with problems.gather():
+        _check_subject(email.subject)
+
+
+def _check_subject(subject: str) -> None:
     try:
         fields = [
             (name, spec, conversion)
-            for _, name, spec, conversion in string.Formatter().parse(email.subject)
+            for _, name, spec, conversion in string.Formatter().parse(subject)
             if name is not None
         ]
     except ValueError as e:

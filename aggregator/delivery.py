@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from .config import Config, EmailConfig, mail_address
-from .digest import PRINTED, choose_entries, digest_window, subject_line
+from .digest import PRINTED, choose_entries, digest_window, split_entries, subject_line
 from .errors import ConfigError, DeliveryError
 from .listing import get_story, ranked_stories
 from .models import Delivery, DeliveryOutcome, Digest, DigestEntry
@@ -42,7 +42,9 @@ def build_digest(
     limit: int | None = None,
     now: datetime | None = None,
 ) -> Digest:
-    """The stories ``recipient`` has not seen, or that have grown since they saw them.
+    """The stories ``recipient`` has not seen, or that have grown since they saw them: the best
+    ``digest.limit`` in full, the others in the digest's compact list. An explicit ``limit``
+    (`digest --limit`) is how many there are at most, all in full.
 
     ``since`` None: from the recipient's last digest (and at least ``digest.since`` back).
     Otherwise every story active in the last ``since`` (``ALL_TIME``: ever), shown or not.
@@ -65,24 +67,28 @@ def build_digest(
     chosen = choose_entries(
         candidates,
         store.shown_sources(recipient, [story.id for story in candidates]),
-        limit=settings.limit if limit is None else limit,
+        limit=limit or 0,  # an explicit --limit caps the digest; digest.limit splits it
         everything=since is not None,
     )
-    entries = tuple(
-        DigestEntry(get_story(store, e.story.id, now=now, recent=recent), e.earlier_sources)
-        for e in chosen
+    full, more = split_entries(
+        [
+            DigestEntry(get_story(store, e.story.id, now=now, recent=recent), e.earlier_sources)
+            for e in chosen
+        ],
+        settings.limit if limit is None else limit,
     )
     return Digest(
         generated_at=now,
         since=start,
-        entries=entries,
+        entries=full,
+        more=more,
         failing_feeds=tuple(store.failing_feeds(since=now - timedelta(days=1))),
         recipient=recipient,
     )
 
 
 def _shown(digest: Digest) -> list[tuple[int, int]]:
-    return [(entry.story.id, len(entry.story.sources)) for entry in digest.entries]
+    return [(entry.story.id, len(entry.story.sources)) for entry in digest.shown]
 
 
 def print_digest(
@@ -93,24 +99,32 @@ def print_digest(
     since: timedelta | None = None,
     limit: int | None = None,
     dry_run: bool = False,
+    show_empty: bool = True,
     now: datetime | None = None,
+    recorded: Callable[[], None] | None = None,
 ) -> Delivery:
     """Build the printed digest, hand it to ``write``, then remember what it showed.
 
-    Recorded after writing: a crash in between prints it once more rather than never.
+    Recorded after writing: a crash in between prints it once more rather than never. An
+    empty digest goes to ``write`` only with ``show_empty``. ``recorded``: as for
+    ``mail_digests``.
     """
     now = now or datetime.now(UTC)
     digest = build_digest(store, config, since=since, limit=limit, now=now)
-    write(digest)
-    if digest.entries and not dry_run:
-        store.record_digest(PRINTED, _shown(digest), now)
+    if digest.shown or show_empty:
+        write(digest)
+    if digest.shown and not dry_run:
+        with store.transaction():
+            store.record_digest(PRINTED, _shown(digest), now)
+            if recorded is not None:
+                recorded()
     if dry_run:
         outcome = DeliveryOutcome.PREVIEW
-    elif digest.entries:
+    elif digest.shown:
         outcome = DeliveryOutcome.PRINTED
     else:
         outcome = DeliveryOutcome.NOTHING_NEW
-    return Delivery(PRINTED, outcome, stories=len(digest.entries), digest=digest)
+    return Delivery(PRINTED, outcome, stories=len(digest.shown), digest=digest)
 
 
 def mail_digests(
@@ -123,8 +137,14 @@ def mail_digests(
     dry_run: bool = False,
     now: datetime | None = None,
     report: Callable[[Delivery], None] | None = None,
+    new: bool = True,
+    recorded: Callable[[], None] | None = None,
 ) -> list[Delivery]:
     """Send each recipient (``to``, else ``email.to``) their digest, the outbox first.
+
+    Without ``new`` (no digest is due), only what waits in the outbox is sent. ``recorded``
+    writes to the store in the transaction that puts a digest in the outbox (`run` marks its
+    digest time handled there, so a crash after it cannot make a second digest for that time).
 
     Each delivery is handed to ``report`` as it is made. When a digest could not be sent
     (it stays in the outbox), raises DeliveryError after the last recipient, naming each.
@@ -166,24 +186,27 @@ def mail_digests(
                 done(Delivery(bare, outcome, queued.stories, queued.message_id, error=error))
                 if error:
                     break  # keep the order: nothing newer goes before it
-            if error:
+            if error or not new:
                 continue
             digest = build_digest(store, config, recipient=key, since=since, limit=limit, now=now)
-            if not digest.entries:
+            if not digest.shown:
                 done(Delivery(bare, DeliveryOutcome.NOTHING_NEW))
                 continue
             message = compose(digest, email, written, links=config.digest.links)
             message_id, data = str(message["Message-ID"]), message.as_bytes()
-            mail_id = store.record_digest(
-                key, _shown(digest), now, mail=(message_id, data, len(digest.entries))
-            )
+            with store.transaction():
+                mail_id = store.record_digest(
+                    key, _shown(digest), now, mail=(message_id, data, len(digest.shown))
+                )
+                if recorded is not None:
+                    recorded()
             assert mail_id is not None
             error = attempt(mail_id, data, bare)
             done(
                 Delivery(
                     bare,
                     DeliveryOutcome.FAILED if error else DeliveryOutcome.SENT,
-                    len(digest.entries),
+                    len(digest.shown),
                     message_id,
                     subject=str(message["Subject"]),
                     error=error,
@@ -203,8 +226,8 @@ def _email(config: Config, to: Sequence[str]) -> EmailConfig:
     if config.email is None:
         hint = "digest --to" if to else "mailing a digest"
         raise ConfigError(
-            f"{hint} needs an email: section in the config (smtp_host, from, to...); "
-            "see the README, Cron"
+            f"{hint} needs an email: section in the config (smtp_host, from, to...): the "
+            "config `aggregator init` writes has one to fill in, commented out"
         )
     return config.email
 
@@ -228,7 +251,7 @@ def _preview(
     return Delivery(
         written,
         DeliveryOutcome.PREVIEW,
-        len(digest.entries),
+        len(digest.shown),
         subject=subject_line(email.subject, digest),
         error=error,
         digest=digest,

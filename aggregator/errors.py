@@ -15,6 +15,7 @@
     ├── EvalError              the labelled CSV for `aggregator eval` is unusable
     ├── OpmlError              a subscription list for `feeds import` is not OPML, or is unsafe
     ├── DeliveryError          a digest could not be mailed; it stays in the outbox (exit 4)
+    ├── FeedsFailingError      `run`: every due feed failed, or one has failed too long (exit 5)
     └── LockedError            another run holds the run lock: not a failure (exit 0)
 
 Low-level errors are wrapped once, at the edge, with ``raise ... from``. Bugs are not
@@ -33,6 +34,7 @@ __all__ = [
     "DeliveryError",
     "EvalError",
     "FeedError",
+    "FeedsFailingError",
     "FetchError",
     "GoneError",
     "LockedError",
@@ -149,6 +151,14 @@ class DeliveryError(AggregatorError):
     run sends it again."""
 
     exit_code = 4
+
+
+class FeedsFailingError(AggregatorError):
+    """What `run` found wrong with the feeds, for cron to mail: every feed it polled failed
+    (the network is likely down), or a feed has failed for longer than ``polling.alert_after``.
+    Raised once the run is done: what it polled is stored and its digest delivered."""
+
+    exit_code = 5
 
 
 class LockedError(AggregatorError):

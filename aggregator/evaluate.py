@@ -10,11 +10,12 @@ Metrics (all pure functions of two labelings):
 from __future__ import annotations
 
 import csv
+import statistics
 import time
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from .models import ClusterDoc
 
 __all__ = ["EvalReport", "LabelledItem", "bcubed", "evaluate", "pairwise", "read_labels"]
 
+DISTRACTOR = "distractor-"
 REQUIRED = ("ID", "TITLE", "PUBLISHER", "STORY", "TIMESTAMP")
 EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
@@ -57,6 +59,12 @@ class EvalReport:
     ari: float
     seconds: float
     assignments: tuple[tuple[str, int], ...]
+    # How hard the timing was: the median time from a story's first article to its last.
+    median_span: timedelta = timedelta(0)
+    # Rows whose STORY starts with "distractor-" belong to no story: how many there were, and
+    # how many were put in a predicted story that holds a row of a real story.
+    distractors: int = 0
+    distractors_pulled: int = 0
 
     @property
     def docs_per_second(self) -> float:
@@ -70,6 +78,9 @@ class EvalReport:
             "bcubed": vars(self.bcubed),
             "pairwise": vars(self.pairwise),
             "ari": self.ari,
+            "median_span_seconds": round(self.median_span.total_seconds(), 1),
+            "distractors": self.distractors,
+            "distractors_pulled": self.distractors_pulled,
             "seconds": round(self.seconds, 3),
             "docs_per_second": round(self.docs_per_second, 1),
         }
@@ -165,6 +176,11 @@ def evaluate(items: Sequence[LabelledItem], config: ClusteringConfig) -> EvalRep
     truth = [item.story for item in items]
     # Stories that converged were merged: each item belongs to the story its own merged into.
     labels = [clusterer.resolve(predicted[i]) for i in range(len(items))]
+    distractor = [item.story.startswith(DISTRACTOR) for item in items]
+    with_story = {label for label, d in zip(labels, distractor, strict=True) if not d}
+    pulled = sum(
+        1 for label, d in zip(labels, distractor, strict=True) if d and label in with_story
+    )
     # Stories are numbered 1.. in order of first appearance, for a readable assignments file.
     numbering: dict[int, int] = {}
     for label in labels:
@@ -180,7 +196,24 @@ def evaluate(items: Sequence[LabelledItem], config: ClusteringConfig) -> EvalRep
         assignments=tuple(
             (item.id, numbering[label]) for item, label in zip(items, labels, strict=True)
         ),
+        median_span=_median_span(items),
+        distractors=sum(distractor),
+        distractors_pulled=pulled,
     )
+
+
+def _median_span(items: Sequence[LabelledItem]) -> timedelta:
+    """The median, over the real stories, of the time from their first article to their last."""
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for item in items:
+        if item.story.startswith(DISTRACTOR):
+            continue
+        first, last = spans.get(item.story, (item.published, item.published))
+        spans[item.story] = (min(first, item.published), max(last, item.published))
+    if not spans:
+        return timedelta(0)
+    seconds = statistics.median((last - first).total_seconds() for first, last in spans.values())
+    return timedelta(seconds=seconds)
 
 
 def write_assignments(report: EvalReport, path: Path) -> None:

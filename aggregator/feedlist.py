@@ -64,26 +64,49 @@ def add_feeds_to_file(
     return added, present
 
 
-def remove_feed_from_file(path: Path, url: str) -> None:
-    """Remove the feed ``url`` from the file's feeds list. Error if it is not there."""
+def remove_feed_from_file(path: Path, feed: str) -> str:
+    """Remove the feed named ``feed`` (its URL, or its title) from the file's feeds list, and
+    return its URL. Error if it is not there, or if two feeds have that title."""
     text = _read(path)
     key, value = _feeds_node(path, text)[1:]
     items = value.value if isinstance(value, yaml.SequenceNode) else []
     base = path.resolve().parent
     # As given, or resolved like `feeds add` resolves it (from here) or like the config does.
-    wanted = {url, resolve_feed_location(url, Path.cwd()), resolve_feed_location(url, base)}
+    wanted = {feed, resolve_feed_location(feed, Path.cwd()), resolve_feed_location(feed, base)}
     index = next((i for i, item in enumerate(items) if _item_url(item, base) in wanted), None)
+    if index is None:
+        titled = [i for i, item in enumerate(items) if _same(_item_title(item), feed)]
+        if len(titled) > 1:
+            raise ConfigError(f"{len(titled)} feeds in {path} have the title {feed!r}: give a URL")
+        index = titled[0] if titled else None
     if index is None or not isinstance(value, yaml.SequenceNode):
-        raise ConfigError(f"{url} is not in {path}")
+        raise ConfigError(f"{feed} is not in {path}, as a URL or as a title")
+    url = _item_url(items[index], base) or feed
     if not value.flow_style:  # block style (None for an unindented list)
         lines = text.splitlines(keepends=True)
         start, end, _ = _item_spans(lines, value)[index]
         del lines[start : end + 1]
         _write(path, "".join(lines))
-        return
+        return url
     remaining = _load(text, value)
     del remaining[index]
     _replace_value(path, text, key, value, remaining)
+    return url
+
+
+def _item_title(node: yaml.Node) -> str | None:
+    if isinstance(node, yaml.MappingNode):
+        title = next((v.value for k, v in node.value if k.value == "title"), None)
+        return title if isinstance(title, str) else None
+    return None
+
+
+def _same(title: str | None, name: str) -> bool:
+    """A title as a user types it: case and spacing do not matter."""
+    return (
+        title is not None
+        and " ".join(title.split()).casefold() == " ".join(name.split()).casefold()
+    )
 
 
 def _entry(feed: FeedConfig) -> Any:

@@ -1,4 +1,8 @@
-"""Stories and feeds as the commands list them: read from the store, then ranked and judged."""
+"""Stories and feeds as the commands list them: read from the store, then ranked and judged.
+
+The feeds' side (schedule, and dedupe with it) is imported by the functions that need it, so
+`aggregator stories` does not load it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from .config import ClusteringConfig, Config
 from .models import FeedState, FeedView, StoryView
 from .ranking import rank, story_view
-from .schedule import due, feed_views_of
 from .store import Store
 
 __all__ = [
@@ -18,6 +21,7 @@ __all__ = [
     "feed_views",
     "get_story",
     "ranked_stories",
+    "unknown_filters",
 ]
 
 # A story is "quiet" once no article came within this long (clustering.quiet_after).
@@ -73,16 +77,41 @@ def get_story(
 
 def feed_views(store: Store, now: datetime) -> list[FeedView]:
     """Every enabled feed with its polling state, for `feeds list`."""
+    from .schedule import feed_views_of  # here: `stories` needs none of the feeds' schedule
+
     return feed_views_of(store.feed_records(), now)
 
 
 def feed_report(config: Config, store: Store, *, now: datetime | None = None) -> list[FeedView]:
     """Every configured feed with its polling state (the config's feeds are synced first)."""
     now = now or datetime.now(UTC)
-    store.sync_feeds(config.feeds, now)
+    if not store.read_only:  # a database the user may only read shows the feeds it knows
+        store.sync_feeds(config.feeds, now)
     return feed_views(store, now)
+
+
+def unknown_filters(
+    store: Store, *, feeds: Sequence[str] = (), tags: Sequence[str] = ()
+) -> list[str]:
+    """What is wrong with ``--feed`` (URLs or titles) and ``--tag`` values that no feed has:
+    a typo would otherwise look like a quiet day."""
+    names, known_tags = store.feed_names()
+    notes = [
+        f"--feed {feed}: no such feed (`feeds list` shows their titles)"
+        for feed in feeds
+        if feed not in names
+    ]
+    listed = ", ".join(sorted(known_tags)) or "none"
+    notes += [
+        f"--tag {tag}: no feed has this tag (tags: {listed})"
+        for tag in tags
+        if tag not in known_tags
+    ]
+    return notes
 
 
 def due_feeds(store: Store, now: datetime, *, ignore_schedule: bool = False) -> list[FeedState]:
     """The feeds to fetch now (see schedule.due)."""
+    from .schedule import due
+
     return due(store.feeds(), now, ignore_schedule=ignore_schedule)

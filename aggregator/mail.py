@@ -40,7 +40,7 @@ def compose(digest: Digest, email: EmailConfig, recipient: str, *, links: int) -
     message["Auto-Submitted"] = "auto-generated"
     # For filters and scripts: each story's id (`aggregator story ID`) and its sources here.
     message["X-Aggregator-Stories"] = " ".join(
-        f"{entry.story.id}:{len(entry.story.sources)}" for entry in digest.entries
+        f"{entry.story.id}:{len(entry.story.sources)}" for entry in digest.shown
     )
     message.set_content(render_digest(digest, "text", links=links))
     message.add_alternative(render_digest(digest, "html", links=links), subtype="html")

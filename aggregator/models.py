@@ -2,6 +2,10 @@
 
 fetch -> FetchResult -> parse -> ParsedFeed -> normalize -> Article -> dedupe/store
 -> cluster -> views.
+
+Over 600 lines on purpose: every value that crosses from one stage to another is here, in one
+place, rather than beside the stage that makes it (which would have the stages import each
+other for their types). It is declarations only.
 """
 
 from __future__ import annotations
@@ -36,12 +40,15 @@ __all__ = [
     "PollReport",
     "PruneReport",
     "QueuedMail",
+    "RunReport",
     "StoredStory",
     "StoryFigures",
     "StoryPlacement",
     "StoryRecord",
     "StoryStatus",
     "StoryView",
+    "SummarySentence",
+    "SummarySource",
     "iso",
 ]
 
@@ -262,6 +269,23 @@ class PruneReport:
 
 
 @dataclass(frozen=True)
+class RunReport:
+    """One `run`: its poll, what the feeds' schedule and the digest's say, and the alert."""
+
+    poll: PollReport
+    feeds: int  # feeds that can be polled (not gone)
+    next_feed: datetime | None  # when the next one is due
+    digest_due: bool  # a digest was owed this run (always, without digest.at)
+    next_digest: datetime | None  # the next digest time; None without digest.at
+    deliveries: tuple[Delivery, ...] = ()
+    alert: str | None = None  # one line for cron: feeds are failing
+
+    @property
+    def polled_nothing(self) -> bool:
+        return not self.poll.outcomes
+
+
+@dataclass(frozen=True)
 class DigestEntry:
     """A story in a digest, and what its reader saw of it before."""
 
@@ -306,10 +330,17 @@ class Digest:
     entries: tuple[DigestEntry, ...]
     failing_feeds: tuple[tuple[str, str], ...]  # (feed, last error), failing for over a day
     recipient: str | None = None  # whose digest (an address, or None for the printed one)
+    # The stories past ``digest.limit``: one line each ("N more stories"), shown all the same.
+    more: tuple[DigestEntry, ...] = ()
 
     @property
     def stories(self) -> tuple[StoryView, ...]:
         return tuple(entry.story for entry in self.entries)
+
+    @property
+    def shown(self) -> tuple[DigestEntry, ...]:
+        """Every story the digest shows, in full or in its compact list."""
+        return self.entries + self.more
 
 
 class DeliveryOutcome(StrEnum):
@@ -552,6 +583,29 @@ class StoryFigures(NamedTuple):
 
 
 @dataclass(frozen=True)
+class SummarySource:
+    """An article of a story as its summary is chosen from: whose, and what it says."""
+
+    article_id: int
+    feed: str  # the outlet's name
+    title: str
+    summary: str
+    published: datetime
+
+
+@dataclass(frozen=True)
+class SummarySentence:
+    """One sentence of a story's summary: a sentence of an article's own summary, verbatim."""
+
+    text: str
+    feed: str  # the outlet it is attributed to
+    article_id: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "feed": self.feed, "article_id": self.article_id}
+
+
+@dataclass(frozen=True)
 class StoryRecord:
     """A story as the store reads it: all that a StoryView shows but its status."""
 
@@ -564,6 +618,7 @@ class StoryRecord:
     terms: tuple[str, ...]
     articles: tuple[ArticleView, ...] = ()
     unread: int = 0  # articles not marked read
+    summary: tuple[SummarySentence, ...] = ()  # chosen when the story last changed
 
 
 @dataclass(frozen=True)
@@ -582,6 +637,7 @@ class StoryView(StoryRecord):
             "first_seen": iso(self.first_seen),
             "last_seen": iso(self.last_seen),
             "terms": list(self.terms),
+            "summary": [sentence.to_json() for sentence in self.summary],
             "status": self.status,
             "unread": self.unread,
             "articles": [a.to_json(why=why) for a in self.articles],

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import defusedxml
 import defusedxml.ElementTree
@@ -28,12 +29,15 @@ import defusedxml.ElementTree
 from .errors import OpmlError
 from .models import FeedConfig
 
-__all__ = ["OpmlList", "SkippedOutline", "parse_opml", "read_opml", "render_opml"]
+__all__ = ["NOT_WEB", "OpmlList", "SkippedOutline", "parse_opml", "read_opml", "render_opml"]
 
 # C0 and C1 controls (tab and newline fold to spaces): no escape codes to the terminal.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # What XML 1.0 cannot carry at all, even escaped: left out of what we write.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+NOT_WEB = "not an http(s) URL"
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,9 @@ def parse_opml(data: bytes, source: str) -> list[FeedConfig]:
     return list(read_opml(data, source).feeds)
 
 
-def read_opml(data: bytes, source: str, *, extra_tags: Sequence[str] = ()) -> OpmlList:
+def read_opml(
+    data: bytes, source: str, *, extra_tags: Sequence[str] = (), local_files: bool = False
+) -> OpmlList:
     """Read an OPML 1.0/2.0 subscription list; ``source`` names it in error messages.
 
     An outline with an ``xmlUrl`` is a feed: its title is ``title``, else ``text`` (a text that
@@ -71,6 +77,8 @@ def read_opml(data: bytes, source: str, *, extra_tags: Sequence[str] = ()) -> Op
     tag or a /slash/path whose parts are tags) and then ``extra_tags``. A URL listed twice is
     kept once, with the tags of both places. Only http(s) feeds are imported: the others are
     skipped with a reason, so a list from the web cannot point aggregator at local files.
+    ``local_files``: file:// feeds are kept too, as the paths they name (the caller decides
+    whether the list may name local files).
 
     Raises OpmlError for anything that is not well-formed OPML, and for documents that declare
     entities (a billion-laughs bomb, an external entity): never an XML library's traceback.
@@ -108,6 +116,8 @@ def read_opml(data: bytes, source: str, *, extra_tags: Sequence[str] = ()) -> Op
             title = _clean(attrs.get("title")) or (text if text != url else "") or None
             tags = _unique([*folders, *_categories(attrs.get("category")), *extra_tags])
             reason = _unusable(url)
+            if local_files and urlsplit(url).scheme.lower() == "file":
+                url, reason = url2pathname(urlsplit(url).path), None
             if reason:
                 skipped.setdefault(url, SkippedOutline(url=url, title=title, reason=reason))
             elif url in feeds:
@@ -208,7 +218,7 @@ def _unusable(url: str) -> str | None:
     except ValueError as e:
         return f"not a valid URL ({e})"
     if parts.scheme.lower() not in {"http", "https"}:
-        return "not an http(s) URL"
+        return NOT_WEB
     if not host:
         return "the URL names no host"
     if _CONTROL.search(url) or any(c.isspace() for c in url):

@@ -10,7 +10,7 @@ from .listing import get_story
 from .render import safe_url
 from .store import Store
 
-__all__ = ["link_to_open", "mark", "save"]
+__all__ = ["link_to_open", "mark", "mark_opened", "save"]
 
 
 def mark(store: Store, ids: Sequence[int], *, articles: bool, read: bool) -> int:
@@ -35,11 +35,12 @@ def _chosen(store: Store, ids: Sequence[int], *, articles: bool) -> list[int]:
     return list(dict.fromkeys(a for story in ids for a in store.story_articles(story)))
 
 
-def link_to_open(store: Store, id: int, *, article: bool) -> str:
-    """The link to open for an article, or for a story (its first article with a web link).
+def link_to_open(store: Store, id: int, *, article: bool) -> tuple[int, str]:
+    """The article to open and its link, for an article or for a story (its first article
+    with a web link). Only http(s) links: a feed's link may be anything (javascript:, file:).
 
-    Only http(s) links: a feed's link may be anything (javascript:, file:). What is opened is
-    marked read: the reader has seen it.
+    Nothing is marked: once the link is open, ``mark_opened`` marks that article read (the
+    reader has seen it); a link that could not be opened leaves it unread.
     """
     if article:
         found = [a for a in store.article_views([id]) if safe_url(a.url)]
@@ -48,5 +49,9 @@ def link_to_open(store: Store, id: int, *, article: bool) -> str:
     if not found:
         what = "article" if article else "story"
         raise NotFoundError(f"{what} {id} has no web link to open")
-    store.mark_read([found[0].id], read=True)
-    return str(found[0].url)
+    return found[0].id, str(found[0].url)
+
+
+def mark_opened(store: Store, article_id: int) -> None:
+    """The article whose link was opened is read."""
+    store.mark_read([article_id], read=True)

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from .models import (
     ArticleView,
+    DeliveryOutcome,
     Digest,
     DigestEntry,
     FeedHealth,
     FeedView,
     PruneReport,
+    RunReport,
     StoryView,
 )
 
@@ -28,17 +31,20 @@ if TYPE_CHECKING:
     from .retention import DatabaseStats
 
 __all__ = [
+    "article_ref",
     "plural",
     "render_articles",
     "render_digest",
     "render_eval",
     "render_feeds",
     "render_prune",
+    "render_run",
     "render_stats",
     "render_stories",
     "render_story",
     "sanitize_html",
     "size_text",
+    "span",
     "when",
 ]
 
@@ -93,11 +99,54 @@ def when(value: datetime) -> str:
 def plural(count: int, noun: str) -> str:
     """ "1,340 feeds", "2 stories", "1 source": a count, with thousands separators, and its noun.
 
-    The noun is given in the singular; the plural adds "s", or makes a final "y" "ies"
-    (story, stories). Zero takes the plural: "0 articles".
+    The noun is given in the singular; the plural adds "s", or makes a final "y" after a
+    consonant "ies" (story, stories; day, days). Zero takes the plural: "0 articles".
     """
-    many = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    consonant_y = noun.endswith("y") and noun[-2:-1] not in ("a", "e", "i", "o", "u")
+    many = noun[:-1] + "ies" if consonant_y else noun + "s"
     return f"{count:,} {noun if count == 1 else many}"
+
+
+def span(length: timedelta) -> str:
+    """ "12 min", "3 h 5 min", "2 days": a length of time as a person says it, to the minute
+    (rounded up: "the next in 1 min" rather than "in 0 min")."""
+    minutes = max(0, math.ceil(length.total_seconds() / 60))
+    days, rest = divmod(minutes, 1440)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return plural(days, "day") + (f" {hours} h" if hours else "")
+    if hours:
+        return f"{hours} h" + (f" {minutes} min" if minutes else "")
+    return f"{minutes} min"
+
+
+def render_run(report: RunReport, now: datetime) -> str:
+    """The one line `run` says (without --quiet): what it polled, and when the next digest is.
+
+    "1,340 feeds, none due; the next in 12 min; next digest 2026-12-06 07:00 Europe/Paris
+    (in 8 h 5 min)". What a due digest did is said by the deliveries themselves.
+    """
+    if report.polled_nothing:
+        line = f"{plural(report.feeds, 'feed')}, none due"
+        if report.next_feed is not None:
+            line += f"; the next in {span(report.next_feed - now)}"
+    else:
+        line = report.poll.summary()
+    if report.next_digest is not None:
+        at = report.next_digest
+        zone = getattr(at.tzinfo, "key", None) or at.tzname() or ""
+        when_due = f"{at:%Y-%m-%d %H:%M} {zone}".rstrip()
+        if report.digest_due:
+            line += f"; the next digest {when_due} (in {span(at - now)})"
+        else:
+            line += f"; no digest due, the next {when_due} (in {span(at - now)})"
+    for delivery in report.deliveries:
+        if delivery.outcome == DeliveryOutcome.NOTHING_NEW:
+            if delivery.recipient == "print":
+                line += ". Nothing new since the last digest"
+            else:
+                line += f". Nothing new for {delivery.recipient}: no mail sent"
+    return line
 
 
 def _sources(story: StoryView, most: int = 6) -> str:
@@ -109,9 +158,9 @@ def _sources(story: StoryView, most: int = 6) -> str:
 
 
 def _heading(digest: Digest) -> tuple[str, str]:
-    n = len(digest.entries)
+    n = len(digest.shown)
     title = f"aggregator digest: {plural(n, 'story')}"
-    grown = sum(1 for entry in digest.entries if entry.grown)
+    grown = sum(1 for entry in digest.shown if entry.grown)
     if grown:
         new = f"{n - grown} new, " if n > grown else ""
         title += f" ({new}{grown} grown)"
@@ -126,6 +175,17 @@ def _growth(entry: DigestEntry) -> str | None:
     return f"+{plural(entry.added_sources, 'source')} since your last digest"
 
 
+def _more_heading(digest: Digest) -> str:
+    return f"{plural(len(digest.more), 'more story')}:"
+
+
+def _compact(entry: DigestEntry) -> tuple[str, Link | None]:
+    """A story of the compact list: its headline and sources, and a link."""
+    story = entry.story
+    first = story_links(story, 1)
+    return f"{story.title} ({plural(len(story.sources), 'source')})", first[0] if first else None
+
+
 # --- digests ----------------------------------------------------------------------------------
 
 
@@ -137,6 +197,12 @@ def render_digest(digest: Digest, fmt: str, *, links: int = 3) -> str:
     if fmt == "html":
         return _digest_html(digest, links)
     raise ValueError(f"unknown format {fmt!r}")  # the CLI and config offer only DIGEST_FORMATS
+
+
+def _one_line(text: str, width: int = 80) -> str:
+    """``text`` on one line of ``width`` columns at most, ending in an ellipsis when cut
+    (`feeds list --json` keeps the whole)."""
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
 def _wrap(text: str, indent: str = "", hang: str = "") -> list[str]:
@@ -154,7 +220,7 @@ def _wrap(text: str, indent: str = "", hang: str = "") -> list[str]:
 def _digest_text(digest: Digest, links: int) -> str:
     title, subtitle = _heading(digest)
     lines = [title, subtitle, ""]
-    if not digest.entries:
+    if not digest.shown:
         lines.append("Nothing new.")
     for number, entry in enumerate(digest.entries, start=1):
         story = entry.story
@@ -163,11 +229,21 @@ def _digest_text(digest: Digest, links: int) -> str:
         if growth:
             lines += _wrap(growth, "   ")
         lines += _wrap(_sources(story), "   ")
+        for sentence in story.summary:
+            lines += _wrap(f"“{sentence.text}” ({sentence.feed})", "   ", hang=" ")
         if story.terms:
             lines += _wrap("Terms: " + ", ".join(story.terms), "   ")
         for link in story_links(story, links):
             lines += _wrap(f"- {link.title} ({link.feed})", "   ", hang="  ")
             lines.append(f"     {link.url}")  # never wrapped: a broken URL is a dead link
+        lines.append("")
+    if digest.more:
+        lines.append(_more_heading(digest))
+        for entry in digest.more:
+            text, first = _compact(entry)
+            lines += _wrap(f"- {text}", hang="  ")
+            if first is not None:
+                lines.append(f"  {first.url}")
         lines.append("")
     if digest.failing_feeds:
         lines.append("Feeds failing for more than a day:")
@@ -191,7 +267,7 @@ def _md_url(url: str) -> str:
 def _digest_markdown(digest: Digest, links: int) -> str:
     title, subtitle = _heading(digest)
     lines = [f"# {_md(title)}", "", f"_{_md(subtitle)}_", ""]
-    if not digest.entries:
+    if not digest.shown:
         lines += ["Nothing new.", ""]
     for entry in digest.entries:
         story = entry.story
@@ -203,8 +279,23 @@ def _digest_markdown(digest: Digest, links: int) -> str:
         if story.terms:
             lines.append("Terms: " + ", ".join(f"`{t}`" for t in story.terms))
         lines.append("")
+        for sentence in story.summary:
+            lines += [f"> {_md(sentence.text)} _({_md(sentence.feed)})_", ">"]
+        if story.summary:
+            lines[-1] = ""
         for link in story_links(story, links):
             lines.append(f"- [{_md(link.title)}](<{_md_url(link.url)}>) ({_md(link.feed)})")
+        lines.append("")
+    if digest.more:
+        lines += [f"## {_md(_more_heading(digest))}", ""]
+        for entry in digest.more:
+            text, first = _compact(entry)
+            if first is None:
+                lines.append(f"- {_md(text)}")
+            else:
+                story = entry.story
+                sources = plural(len(story.sources), "source")
+                lines.append(f"- [{_md(story.title)}](<{_md_url(first.url)}>) ({sources})")
         lines.append("")
     if digest.failing_feeds:
         lines += ["---", "", "Feeds failing for more than a day:", ""]
@@ -277,16 +368,32 @@ def _digest_html(digest: Digest, links: int) -> str:
             "growth": _growth(entry),
             "source_line": _sources(entry.story),
             "terms": entry.story.terms,
+            "summary": entry.story.summary,
             "links": story_links(entry.story, links),
         }
         for entry in digest.entries
+    ]
+    more = [
+        {
+            "title": entry.story.title,
+            "sources": plural(len(entry.story.sources), "source"),
+            "link": _compact(entry)[1],
+        }
+        for entry in digest.more
     ]
     from markupsafe import Markup
 
     body = (
         _templates()
         .get_template("digest_body.html")
-        .render(title=title, subtitle=subtitle, stories=stories, failing=digest.failing_feeds)
+        .render(
+            title=title,
+            subtitle=subtitle,
+            stories=stories,
+            more=more,
+            more_heading=_more_heading(digest) if more else "",
+            failing=digest.failing_feeds,
+        )
     )
     return (
         _templates()
@@ -296,6 +403,12 @@ def _digest_html(digest: Digest, links: int) -> str:
 
 
 # --- browsing ---------------------------------------------------------------------------------
+
+
+def article_ref(article_id: int) -> str:
+    """An article's id as text shows it, ``a43``: never to be taken for story 43, which is
+    shown ``[43]``. Commands take either form of an article id; the JSON keeps the number."""
+    return f"a{article_id}"
 
 
 def render_stories(stories: Sequence[StoryView]) -> str:
@@ -318,11 +431,14 @@ def render_story(story: StoryView, *, why: bool = False) -> str:
     lines.append(f"first seen {when(story.first_seen)}, last seen {when(story.last_seen)}")
     if story.terms:
         lines.append("terms: " + ", ".join(story.terms))
+    for sentence in story.summary:
+        said = f"“{sentence.text}” ({sentence.feed}, article {sentence.article_id})"
+        lines += _wrap(said, "", " ")
     lines.append("")
     for article in story.articles:
         saved = "  (saved)" if article.saved else ""
         lines.append(f"{when(article.published)}  {article.feed}{saved}")
-        lines += _wrap(f"[{article.id}] {article.title}", "  ")
+        lines += _wrap(f"[{article_ref(article.id)}] {article.title}", "  ")
         if article.url:
             lines.append(f"  {article.url}")
         for dup in article.duplicates:
@@ -359,7 +475,7 @@ def render_articles(articles: Sequence[ArticleView]) -> str:
         marks = "".join(
             f"  ({mark})" for mark, on in (("muted", article.muted), ("saved", article.saved)) if on
         )
-        lines.append(f"[{article.id}] {article.title}")
+        lines.append(f"[{article_ref(article.id)}] {article.title}")
         lines.append(f"      {when(article.published)}  {article.feed}{story}{marks}")
         if article.snippet is not None and article.snippet.spans:
             lines += _wrap(article.snippet.text, "      ")  # where the summary matched
@@ -388,7 +504,8 @@ def render_feeds(feeds: Sequence[FeedView]) -> str:
         if feed.last_error and (feed.error_count or feed.status == FeedHealth.GONE):
             errors = f"{plural(feed.error_count, 'error')} in a row" if feed.error_count else "gone"
             at = f" at {when(feed.last_error_at)}" if feed.last_error_at else ""
-            lines += _wrap(f"{errors}; last{at}: {feed.last_error}", "    ")
+            message = " ".join(feed.last_error.split())
+            lines.append(_one_line(f"    {errors}; last{at}: {message}"))
         success = when(feed.last_success) if feed.last_success else "never"
         if feed.status in (FeedHealth.GONE, FeedHealth.DUPLICATE):
             due = "never"
@@ -406,6 +523,13 @@ def render_feeds(feeds: Sequence[FeedView]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _span(span: timedelta) -> str:
+    seconds = span.total_seconds()
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
 def render_eval(report: EvalReport) -> str:
     b, p = report.bcubed, report.pairwise
     return "\n".join(
@@ -416,6 +540,17 @@ def render_eval(report: EvalReport) -> str:
             f"B3  precision {b.precision:.4f}  recall {b.recall:.4f}  F1 {b.f1:.4f}",
             f"pairwise  precision {p.precision:.4f}  recall {p.recall:.4f}  F1 {p.f1:.4f}",
             f"ARI                {report.ari:.4f}",
+            f"story span         median {_span(report.median_span)}"
+            " from a story's first article to its last",
+            *(
+                [
+                    f"distractors        {report.distractors_pulled:,} of "
+                    f"{report.distractors:,} pulled into a story"
+                    f" ({report.distractors_pulled / report.distractors:.1%})"
+                ]
+                if report.distractors
+                else []
+            ),
             f"speed              {report.docs_per_second:,.0f} documents/s",
             "",
         ]

@@ -28,6 +28,7 @@ from .errors import CorrectionError
 from .listing import get_story
 from .models import ClusterDoc, StoryView
 from .store import Store, open_store
+from .summary import story_summaries
 
 __all__ = [
     "apply_mute",
@@ -85,7 +86,7 @@ def cluster_pending(store: Store, config: Config, *, now: datetime) -> int:
         resolve = clusterer.resolve
         merged = [(resolve(s), absorbed) for s, absorbed in clusterer.merges if absorbed > 0]
         summaries = [clusterer.summary(key) for key in sorted(clusterer.touched)]
-        store.save_clustering(
+        ids = store.save_clustering(
             placements=placements,
             new_story_keys=new_stories,
             merged=merged,
@@ -94,6 +95,8 @@ def cluster_pending(store: Store, config: Config, *, now: datetime) -> int:
             documents=clusterer.documents,
             now=now,
         )
+        changed = [ids.get(story.id, story.id) for story in summaries]
+        store.save_summaries(story_summaries(store.summary_sources(changed)))
     return len(summaries)
 
 
@@ -104,6 +107,7 @@ def summarise(store: Store, config: Config, story_ids: Iterable[int], now: datet
     clusterer = _clusterer(store, config, docs)
     clusterer.load(docs)
     store.refresh_stories([clusterer.summary(i) for i in ids if i in clusterer.stories], now)
+    store.save_summaries(story_summaries(store.summary_sources(ids)))
 
 
 def _clusterer(
@@ -176,6 +180,21 @@ def move_articles(
         if not moving:
             raise CorrectionError(f"article {_listed(article_ids)} is already in story {target}")
         left = {s for a, s in placed.items() if s is not None and s != target}
+        apart = {pair for pair in store.stories_apart() if target in pair}
+        for origin in sorted(left):
+            emptied = set(store.story_articles(origin)) <= set(moving)
+            if (
+                emptied
+                and (min(origin, target), max(origin, target)) in apart
+                and store.made_by_user(origin)
+            ):
+                # A story split off the target would become its alias: the split undone as a
+                # merge, which a split says never happens. Only the user's merge may do that.
+                raise CorrectionError(
+                    f"story {origin} was split off story {target} and is kept apart from it; "
+                    f"moving all its articles there would merge the two. To undo the split, "
+                    f"merge them: aggregator story merge {target} {origin}"
+                )
         store.move_articles(moving, to=target, now=now)
         # A story the move emptied is gone (an alias of the target now).
         changed = [target, *(s for s in left if store.resolve_story(s) == s)]

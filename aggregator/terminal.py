@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .models import ArticleView, Highlight, StoryStatus, StoryView
-from .render import when
+from .render import article_ref, when
 
 __all__ = ["STATUS_STYLES", "article_table", "highlighted", "status_text", "story_table"]
 
@@ -98,7 +98,7 @@ def article_table(articles: Sequence[ArticleView]) -> RenderableType:
         if article.saved:
             parts.append(Text("(saved)", style="green italic"))
         table.add_row(
-            str(article.id),
+            article_ref(article.id),
             when(article.published),
             Text(article.feed),  # feed text is never markup
             Group(*parts),

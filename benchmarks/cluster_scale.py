@@ -69,10 +69,10 @@ sys.path.insert(0, str(HERE.parent))
 
 from story_quality import distractors  # noqa: E402
 
-from aggregator.cluster import StoryClusterer  # noqa: E402
+from aggregator.cluster import StoryClusterer, reach  # noqa: E402
 from aggregator.config import ClusteringConfig, Config  # noqa: E402
 from aggregator.dedupe import IngestPlan  # noqa: E402
-from aggregator.evaluate import bcubed, read_labels  # noqa: E402
+from aggregator.evaluate import LabelledItem, bcubed, read_labels  # noqa: E402
 from aggregator.models import (  # noqa: E402
     Article,
     ClusterDoc,
@@ -88,7 +88,8 @@ ROOT = HERE.parent
 BUDGET_SECONDS = 20.0  # 100k articles clustered through the store
 BUDGET_BATCH = 1.0  # one batch of 1k into a store of 100k
 BUDGET_RSS_MB = 1536.0  # 1.5 GB peak RSS
-PEER_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96, 0.98, 0.99)
+PEER_THRESHOLDS = (0.9, 0.93, 0.95, 0.96, 0.97, 0.98, 0.99)
+PEER_HALF_LIFE_H = 12.0  # the anchor's time decay
 
 
 # --- test data --------------------------------------------------------------------------------
@@ -122,22 +123,41 @@ def perturb(title: str, rng: random.Random, publisher: str) -> str:
     return text
 
 
-def build_stream(shared: Path, size: int, shift: timedelta, seed: int) -> list[Item]:
+def retimed(dev: Sequence[LabelledItem], rng: random.Random) -> list[datetime]:
+    """Each item's time as real coverage would bring it, the way ../shared/tools/retime.py does
+    by default: a story keeps its first article's time, and each later article comes a
+    log-normal delay after it (median 3 h, sigma 1, at most 72 h)."""
+    first: dict[str, datetime] = {}
+    for item in sorted(dev, key=lambda i: i.published):
+        first.setdefault(item.story, item.published)
+    times = []
+    for item in dev:
+        start = first[item.story]
+        if item.published == start:
+            times.append(start)
+        else:
+            delay = min(72.0, rng.lognormvariate(math.log(3.0), 1.0))
+            times.append(start + timedelta(hours=delay))
+    return times
+
+
+def build_stream(
+    shared: Path, size: int, shift: timedelta, seed: int, timing: str = "retimed"
+) -> list[Item]:
     """The first ``size`` items of the replicated stream, in time order."""
     dev = read_labels(shared / "data" / "uci-news-stories-dev.csv")
     extra = distractors(shared / "corpus" / "real-feeds")
     start = min(i.published for i in dev)
-    span = (max(i.published for i in dev) - start).total_seconds()
     replicas = math.ceil(size / (len(dev) + len(extra))) + 1
     items: list[Item] = []
     for r in range(replicas):
         rng = random.Random(f"{seed}-{r}")
         offset = shift * r
-        for n, d in enumerate(dev):
+        times = retimed(dev, rng) if timing == "retimed" else [d.published for d in dev]
+        span = (max(times) - start).total_seconds()
+        for n, (d, when) in enumerate(zip(dev, times, strict=True)):
             title = perturb(d.title, rng, d.source) if r else d.title
-            items.append(
-                Item(f"{r}-{n}", title, d.summary, d.source, d.published + offset, (r, d.story))
-            )
+            items.append(Item(f"{r}-{n}", title, d.summary, d.source, when + offset, (r, d.story)))
         for n, (title, summary) in enumerate(extra):
             when = start + offset + timedelta(seconds=rng.uniform(0, span))
             publisher = f"blog {rng.randrange(40)}"
@@ -312,7 +332,7 @@ def run_pure(items: Sequence[Item], sizes: Sequence[int], batch: int, tail: int)
             item = items[n]
             doc = ClusterDoc(n + 1, item.title, item.summary, item.publisher, item.published)
             predicted.append(clusterer.add(doc).story)
-            clusterer.expire(item.published - config.window)
+            clusterer.expire(item.published - reach(config))
         per_batch.append(time.perf_counter() - t0)
         elapsed += per_batch[-1]
         if end in sizes:
@@ -333,15 +353,19 @@ def peer_text(title: str, summary: str, config: ClusteringConfig) -> str:
     return " ".join([title] * round(config.title_weight) + [summary[: config.summary_chars]])
 
 
-def peer_labels(texts: Sequence[str], threshold: float) -> list[int]:
+def peer_labels(texts: Sequence[str], times: Sequence[datetime], threshold: float) -> list[int]:
+    """The offline anchor: average-link over character n-gram cosines decayed by time."""
+    import numpy as np
     from sklearn.cluster import AgglomerativeClustering
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.metrics.pairwise import cosine_distances
 
     vectors = TfidfVectorizer(
-        stop_words="english", strip_accents="unicode", sublinear_tf=True
+        analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, lowercase=True
     ).fit_transform(texts)
-    distances = cosine_distances(vectors)
+    hours = np.array([t.timestamp() / 3600 for t in times])
+    decay = 0.5 ** (np.abs(hours[:, None] - hours[None, :]) / PEER_HALF_LIFE_H)
+    distances = 1.0 - (vectors @ vectors.T).toarray() * decay
+    del decay
     model = AgglomerativeClustering(
         n_clusters=None, metric="precomputed", linkage="average", distance_threshold=threshold
     )
@@ -349,12 +373,13 @@ def peer_labels(texts: Sequence[str], threshold: float) -> list[int]:
 
 
 def choose_threshold(shared: Path) -> dict[str, Any]:
-    """The peer's distance threshold with the best B3-F1 on the dev set (no distractors)."""
-    dev = read_labels(shared / "data" / "uci-news-stories-dev.csv")
+    """The anchor's distance threshold with the best B3-F1 on the re-timed dev set (a)."""
+    dev = read_labels(shared / "data" / "uci-news-stories-dev-retimed-a.csv")
     config = ClusteringConfig()
     texts = [peer_text(d.title, d.summary, config) for d in dev]
+    times = [d.published for d in dev]
     truth = [d.story for d in dev]
-    scores = {t: f1(truth, peer_labels(texts, t)) for t in PEER_THRESHOLDS}
+    scores = {t: f1(truth, peer_labels(texts, times, t)) for t in PEER_THRESHOLDS}
     best = max(scores, key=lambda t: scores[t])
     return {"threshold": best, "dev_f1": scores[best], "sweep": scores}
 
@@ -367,7 +392,7 @@ def run_peer(items: Sequence[Item], threshold: float) -> dict[str, Any]:
     texts = [peer_text(i.title, i.summary, config) for i in items]
     base_rss = current_rss_mb()
     t0 = time.perf_counter()
-    labels = peer_labels(texts, threshold)
+    labels = peer_labels(texts, [i.published for i in items], threshold)
     seconds = time.perf_counter() - t0
     return {
         "seconds": seconds,
@@ -393,13 +418,19 @@ class Job:
     seed: int = 1
     threshold: float = 0.0
     profile: bool = False
+    timing: str = "retimed"
+    code: str = ""  # another checkout to run aggregator from (the before of a comparison)
 
 
 def run_job(job: Job) -> dict[str, Any]:
     """In a fresh process: build the data, then measure one thing."""
     if job.kind == "threshold":
         return choose_threshold(job.shared)
-    items = build_stream(job.shared, job.size, timedelta(hours=job.shift_hours), job.seed)
+    if job.code:
+        use_code(Path(job.code))
+    items = build_stream(
+        job.shared, job.size, timedelta(hours=job.shift_hours), job.seed, job.timing
+    )
     from aggregator.cluster import prepare
 
     prepare()  # scikit-learn's import is not clustering
@@ -408,6 +439,42 @@ def run_job(job: Job) -> dict[str, Any]:
     if job.kind == "pure":
         return run_pure(items, job.sizes, job.batch, job.tail)
     return run_peer(items, job.threshold)
+
+
+def use_code(checkout: Path) -> None:
+    """Run the store and pure paths on the aggregator of another checkout (this process only).
+
+    The names those paths use are bound again to that checkout's; before the story-making
+    module existed, ``cluster_pending`` lived in the pipeline.
+    """
+    import importlib
+
+    for name in [m for m in sys.modules if m == "aggregator" or m.startswith("aggregator.")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(checkout.resolve()))
+    cluster = importlib.import_module("aggregator.cluster")
+    config = importlib.import_module("aggregator.config")
+    try:
+        making = importlib.import_module("aggregator.stories")
+    except ImportError:
+        making = importlib.import_module("aggregator.pipeline")
+    store = importlib.import_module("aggregator.store")
+    models = importlib.import_module("aggregator.models")
+    globals().update(
+        StoryClusterer=cluster.StoryClusterer,
+        reach=cluster.reach,
+        ClusteringConfig=config.ClusteringConfig,
+        Config=config.Config,
+        cluster_pending=making.cluster_pending,
+        open_store=store.open_store,
+        IngestPlan=importlib.import_module("aggregator.dedupe").IngestPlan,
+        content_hash=importlib.import_module("aggregator.normalize").content_hash,
+        Article=models.Article,
+        ClusterDoc=models.ClusterDoc,
+        FeedConfig=models.FeedConfig,
+        FeedStatus=models.FeedStatus,
+        FeedUpdate=models.FeedUpdate,
+    )
 
 
 def in_fresh_process(job: Job) -> dict[str, Any]:
@@ -495,9 +562,10 @@ def report_peer(
 ) -> None:
     sweep = ", ".join(f"{t:.2f}: {s:.3f}" for t, s in threshold["sweep"].items())
     print(
-        f"\npeer: AgglomerativeClustering(average, cosine), distance_threshold "
-        f"{threshold['threshold']:.2f} chosen on the dev set (B3-F1 {threshold['dev_f1']:.3f}; "
-        f"sweep {sweep})"
+        f"\npeer: the offline anchor, AgglomerativeClustering(average) over character 3-5-gram "
+        f"cosines x 0.5^(hours apart / {PEER_HALF_LIFE_H:g}), distance_threshold "
+        f"{threshold['threshold']:.2f} chosen on the re-timed dev set a (B3-F1 "
+        f"{threshold['dev_f1']:.3f}; sweep {sweep})"
     )
     print(
         f"{'articles':>9} | {'peer s':>7} {'RSS MB':>7} {'B3-F1':>6} | "
@@ -533,7 +601,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=1000, help="articles per insert+cluster")
     parser.add_argument("--feeds", type=int, default=300, help="fake feeds (publishers)")
     parser.add_argument("--tail", type=int, default=5, help="batches in a per-batch median")
-    parser.add_argument("--shift-hours", type=float, default=48.0, help="between replicas")
+    parser.add_argument(
+        "--timing",
+        choices=("retimed", "burst"),
+        default="retimed",
+        help="retimed: each replica re-timed like retime.py; burst: the dev set's own timing",
+    )
+    parser.add_argument(
+        "--shift-hours", type=float, help="between replicas (default 120 retimed, 48 burst)"
+    )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another checkout (a worktree of the commit before): time its clusterer too",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", action="store_true", help="cProfile the last batch")
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
@@ -541,16 +622,56 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def measure_scale(job: Job, runs: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The store path and the pure clusterer, ``runs`` times each, alternating."""
-    store_runs, pure_runs = [], []
+def measure_scale(
+    job: Job, runs: int, against: Path | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The store path and the pure clusterer, ``runs`` times each, alternating; with
+    ``against``, the same for that checkout, run after each of ours."""
+    store_runs, pure_runs, before_store, before_pure = [], [], [], []
     for run in range(runs):
         store_runs.append(in_fresh_process(job))
         pure_runs.append(in_fresh_process(replace(job, kind="pure")))
-        store_s = store_runs[-1]["at"][job.size]["cluster_s"]
-        pure_s = pure_runs[-1]["at"][job.size]["cluster_s"]
-        print(f"run {run + 1}: store {store_s:.1f} s, pure {pure_s:.1f} s", flush=True)
-    return store_runs, pure_runs
+        line = (
+            f"run {run + 1}: store {store_runs[-1]['at'][job.size]['cluster_s']:.1f} s, "
+            f"pure {pure_runs[-1]['at'][job.size]['cluster_s']:.1f} s"
+        )
+        if against is not None:
+            before = replace(job, code=str(against))
+            before_store.append(in_fresh_process(before))
+            before_pure.append(in_fresh_process(replace(before, kind="pure")))
+            line += (
+                f"; before: store {before_store[-1]['at'][job.size]['cluster_s']:.1f} s, "
+                f"pure {before_pure[-1]['at'][job.size]['cluster_s']:.1f} s"
+            )
+        print(line, flush=True)
+    return store_runs, pure_runs, before_store, before_pure
+
+
+def report_against(
+    against: Path,
+    runs: Sequence[Sequence[dict[str, Any]]],
+    sizes: list[int],
+) -> None:
+    store_runs, pure_runs, before_store, before_pure = runs
+    print(f"\nagainst {against} on the same stream, in the same run (ratio = ours / before):")
+    print(
+        f"{'articles':>9} | {'store s':>7} {'before':>7} {'ratio':>6} {'CPU ratio':>9} | "
+        f"{'pure s':>7} {'before':>7} {'ratio':>6} | {'B3-F1':>6} {'before':>6}"
+    )
+    for size in sizes:
+        ours = medians(store_runs, size, "cluster_s")
+        theirs = medians(before_store, size, "cluster_s")
+        cpu = medians(store_runs, size, "cluster_cpu_s") / medians(
+            before_store, size, "cluster_cpu_s"
+        )
+        pure = medians(pure_runs, size, "cluster_s")
+        pure_before = medians(before_pure, size, "cluster_s")
+        print(
+            f"{size:>9,} | {ours:>7.2f} {theirs:>7.2f} {ours / theirs:>6.2f} {cpu:>9.2f} | "
+            f"{pure:>7.2f} {pure_before:>7.2f} {pure / pure_before:>6.2f} | "
+            f"{medians(store_runs, size, 'b3_f1'):>6.3f} "
+            f"{medians(before_store, size, 'b3_f1'):>6.3f}"
+        )
 
 
 def measure_peer(
@@ -576,6 +697,7 @@ def main() -> None:
     peer_sizes = [] if args.skip_peer else checkpoints(args.peer_sizes, args.batch)
     sizes = checkpoints(args.sizes, args.batch)
     every = sorted({*sizes, *peer_sizes})
+    shift = args.shift_hours or (120.0 if args.timing == "retimed" else 48.0)
     job = Job(
         kind="store",
         shared=args.shared,
@@ -584,17 +706,22 @@ def main() -> None:
         batch=args.batch,
         feeds=args.feeds,
         tail=args.tail,
-        shift_hours=args.shift_hours,
+        shift_hours=shift,
         seed=args.seed,
+        timing=args.timing,
     )
     print(
-        f"{args.runs} run(s); batches of {args.batch:,}; {args.feeds} feeds; replicas "
-        f"{args.shift_hours:g} h apart; medians; RSS = ru_maxrss of each run's own process",
+        f"{args.runs} run(s); batches of {args.batch:,}; {args.feeds} feeds; {args.timing} "
+        f"timing, replicas {shift:g} h apart; medians; RSS = ru_maxrss of each run's own process",
         flush=True,
     )
-    store_runs, pure_runs = measure_scale(job, args.runs)
+    measured = measure_scale(job, args.runs, args.against)
+    store_runs, pure_runs = measured[0], measured[1]
     report_scale(store_runs, pure_runs, sizes)
     figures: dict[str, Any] = {"store": store_runs, "pure": pure_runs}
+    if args.against is not None:
+        report_against(args.against, measured, sizes)
+        figures.update(before_store=measured[2], before_pure=measured[3])
     if peer_sizes:
         chosen, peer = measure_peer(job, peer_sizes, args.runs, args.peer_threshold)
         report_peer(chosen, peer, store_runs, pure_runs)

@@ -1,4 +1,4 @@
-"""Story quality with the default configuration: dev B3-F1, stability, and distractors.
+"""Story quality with the default configuration: dev B3-F1, stability, distractors, timings.
 
     python benchmarks/story_quality.py [--shared ../shared] [--seeds 5]
 
@@ -8,6 +8,11 @@
   own stages) is given a random time inside the dev set's hours and replayed with it; an item
   counts as pulled in when its predicted story holds any dev headline. Run with summaries, and
   with titles only (the dev headlines have no summaries). Medians over --seeds seeds.
+- timings: the shared original, retimed-a and retimed-b files, then the dev set with the
+  real-feeds distractors re-timed by each profile of benchmarks/streams.py (a, b, nextday)
+  with --seeds more seeds each (1001.., 2001.., 3001..: not those the story model's training
+  uses): B3-F1 of the dev rows, mean and worst, and the worst share of distractors pulled
+  into a story.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +31,7 @@ from aggregator.normalize import normalize_entry
 from aggregator.parse import parse_feed
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def distractors(corpus: Path) -> list[tuple[str, str]]:
@@ -68,6 +75,37 @@ def pulled_in(
     return sum(predicted[i.id] in dev_stories for i in extra) / len(extra)
 
 
+def timings(shared: Path, config: ClusteringConfig, seeds: int) -> None:
+    import tempfile
+
+    import streams
+
+    for name in ("", "-retimed-a", "-retimed-b"):
+        path = shared / "data" / f"uci-news-stories-dev{name}.csv"
+        report = evaluate(read_labels(path), config)
+        print(
+            f"{path.name}: B3-F1 {report.bcubed.f1:.4f} (P {report.bcubed.precision:.3f}, "
+            f"R {report.bcubed.recall:.3f}), story span median "
+            f"{report.median_span.total_seconds() / 3600:.1f} h"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        mix = streams.with_distractors(shared, Path(tmp) / "mix.csv")
+        for n, profile in enumerate(("original", "a", "b", "nextday")):
+            found = []
+            for seed in range(1000 * n + 1, 1000 * n + 1 + (seeds if n else 1)):
+                path = streams.retimed(mix, shared, profile, seed, Path(tmp) / f"{seed}.csv")
+                items = streams.load(path)
+                report = evaluate(items, config)
+                found.append(streams.score(items, report))
+            f1s = [q.f1 for q in found]
+            print(
+                f"{profile} with distractors, {len(found)} seed(s): B3-F1 mean "
+                f"{statistics.mean(f1s):.4f}, worst {min(f1s):.4f}; distractors pulled in at "
+                f"most {max(q.distractors_pulled for q in found):.2%}",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
@@ -98,6 +136,7 @@ def main() -> None:
             f"distractors {label}: {len(items)} items, pulled into a dev story: median "
             f"{statistics.median(rates):.2%} (range {min(rates):.2%}-{max(rates):.2%})"
         )
+    timings(args.shared, config, args.seeds)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,12 +20,18 @@ def aggregator_process(
     kill_in: str | None = None,
     max_file_size: int | None = None,
     timeout: float = 120,
+    clock: datetime | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`aggregator --config CONFIG ARGS` in its own process; ``kill_in`` ("module:Class.method"
     or "module:function") is replaced by a kill -9 of that process, to crash it right there.
     ``max_file_size`` (bytes) is the process's RLIMIT_FSIZE: no file it writes may grow past
-    it, as on a full disk."""
+    it, as on a full disk. ``clock`` is the time the commands take it to be (`run`'s clock)."""
     patch = ""
+    if clock is not None:
+        patch += (
+            "import datetime, aggregator.cli.polling as polling\n"
+            f"polling.now = lambda: datetime.datetime.fromisoformat({clock.isoformat()!r})\n"
+        )
     if max_file_size is not None:
         patch += (
             "import resource\n"

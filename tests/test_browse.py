@@ -16,10 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from rich.text import Text
+from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList, Static
+from textual.widgets._footer import FooterKey
 
 from aggregator.browse import (
     MIN_SIZE,
@@ -164,6 +167,10 @@ def test_the_list_holds_the_ranked_stories_and_enter_goes_down_a_level(
         head = shown(app, "#story")
         assert biggest.title in head and ", ".join(biggest.terms) in head
         assert ", ".join(biggest.sources) in head
+        # Its summary, each sentence with its outlet.
+        assert biggest.summary
+        for sentence in biggest.summary:
+            assert f"{sentence.text} ({sentence.feed})" in " ".join(head.split())
         assert row_ids(app) == [a.id for a in biggest.articles]
         second = biggest.articles[1]
         assert row(app, second.id)[2:] == [second.feed, second.title]
@@ -449,3 +456,149 @@ def test_the_browse_command_runs_the_reader_on_a_real_terminal(offline_db: Path)
             process.kill()
             process.wait()
         os.close(leader)
+
+
+# --- first-run fixes (issue 18) ---------------------------------------------------------------
+
+
+def drive_with(app: Reader, scenario: Callable[[Pilot[None]], Awaitable[None]], size: Any) -> None:
+    async def run() -> None:
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await scenario(pilot)
+
+    asyncio.run(run())
+
+
+def test_o_with_no_browser_shows_the_link_and_leaves_it_unread(
+    reading: tuple[Config, Store],
+) -> None:
+    config, store = reading
+    story = get_story(store, ranked(config, store)[0])
+    first = next(a for a in story.articles if a.url)
+    notices: list[str] = []
+
+    class NoBrowser(Reader):
+        def notify(self, message: str, **options: Any) -> None:
+            notices.append(message)
+            super().notify(message, **options)
+
+    app = NoBrowser(config, store, opener=lambda url: False, now=NOW)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await pilot.press("o")
+        assert len(notices) == 1 and notices[0].endswith(f"\n{first.url}")
+        assert "no browser" in notices[0]
+        assert get_story(store, story.id).unread == story.unread  # nothing marked read
+        await pilot.press("enter", "o")  # an article's link, likewise
+        assert len(notices) == 2 and get_story(store, story.id).unread == story.unread
+
+    drive_with(app, scenario, (120, 40))
+
+
+def test_the_browser_is_there_only_with_a_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader's real opener: over ssh or on a console there is no browser to start (xdg-open
+    would run a text browser over the reader), so it says so instead of launching anything."""
+    from aggregator.cli.reading import browser_available, open_in_browser
+
+    if sys.platform in ("darwin", "win32"):
+        pytest.skip("a desktop system always has a browser")
+    assert not browser_available({})
+    assert browser_available({"DISPLAY": ":0"}) and browser_available({"WAYLAND_DISPLAY": "w"})
+    assert browser_available({"BROWSER": "lynx"})
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER"):
+        monkeypatch.delenv(name, raising=False)
+    launched: list[str] = []
+    monkeypatch.setattr(click, "launch", lambda url, **kwargs: launched.append(url) or 0)
+    assert open_in_browser("https://example.org/") is False and launched == []
+
+
+def test_long_headlines_end_in_an_ellipsis_and_the_footer_fits_80_columns(
+    reading: tuple[Config, Store],
+) -> None:
+    config, store = reading
+    story_id = ranked(config, store)[0]
+    long = "Harbour strike " + "and more words about it " * 10 + "END"
+    with sqlite3.connect(config.database) as other:
+        other.execute("UPDATE stories SET title = ? WHERE id = ?", [long, story_id])
+    other.close()
+    app = Recorder(config, store, NOW)
+
+    def footer_fits() -> None:
+        keys = list(app.screen.query(FooterKey))
+        assert keys and all(key.region.right <= 80 for key in keys), [
+            (key.description, key.region) for key in keys
+        ]
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        line = table(app).render_line(1).text  # the first row, under the header
+        assert line.rstrip().endswith("…") and "END" not in line and len(line) <= 80
+        assert row(app, story_id)[4] == long  # the whole headline stays in the row
+        footer_fits()
+        await pilot.press("enter")
+        footer_fits()
+        await pilot.press("enter")
+        footer_fits()
+
+    drive_with(app, scenario, (80, 24))
+
+
+def test_an_empty_database_shows_how_to_fill_it(tmp_path: Path) -> None:
+    config = load_config(OFFLINE, database=tmp_path / "empty.db")
+    store = open_store(config.database)
+    app = Recorder(config, store, NOW)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        hint = app.screen.query_one("#hint", Static)
+        assert hint.display and "Run `aggregator poll`" in str(hint.content)
+        assert row_ids(app) == []
+
+    try:
+        drive_with(app, scenario, (80, 24))
+    finally:
+        store.close()
+
+
+KEY_NAMES = {"question_mark": "?", "slash": "/", "backspace": "⌫", "down": "↓", "up": "↑"}
+
+
+def test_help_lists_every_key(reading: tuple[Config, Store]) -> None:
+    from aggregator.browse.screens import ArticleList
+    from aggregator.browse.widgets import Table
+
+    config, store = reading
+    keys = {
+        KEY_NAMES.get(key.strip(), key.strip())
+        for owner in (Reader, StoryList, ArticleList, ArticleScreen, Table)
+        for binding in owner.BINDINGS
+        if isinstance(binding, Binding)
+        for key in binding.key.split(",")
+    }
+    assert {"j", "k", "enter", "ctrl+c", "q", "?"} <= keys
+    app = Recorder(config, store, NOW)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await pilot.press("question_mark")
+        text = str(app.screen.query_one(Static).content)
+        listed = {key for line in text.splitlines() if line.startswith("  ")
+                  for key in line[:14].replace(",", " ").split()}  # fmt: skip
+        assert keys <= listed, keys - listed
+        await pilot.press("escape")
+        assert isinstance(app.screen, StoryList)
+
+    drive_with(app, scenario, (100, 40))
+
+
+@pytest.mark.parametrize("where", ["the story list", "the search box"])
+def test_ctrl_c_quits_the_reader(reading: tuple[Config, Store], where: str) -> None:
+    config, store = reading
+    app = Recorder(config, store, NOW)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        if where == "the search box":
+            await pilot.press("slash", "v")
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert not app.is_running
+
+    drive_with(app, scenario, (80, 24))

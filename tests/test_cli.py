@@ -302,6 +302,26 @@ def test_help_is_fast_because_heavy_libraries_are_lazy() -> None:
     assert result.stderr.strip() == "[]"
 
 
+def test_stories_is_fast_because_the_read_path_loads_nothing_heavy(offline_db: Path) -> None:
+    """`stories` reads through sqlite3 alone: not sqlite-utils (and numpy), nor the libraries
+    of polling and clustering (see benchmarks/stories_speed.py for the time this keeps)."""
+    heavy = (
+        "sklearn", "feedparser", "aiohttp", "numpy", "scipy", "jinja2", "nh3", "sqlite_utils",
+        "rich", "textual", "aggregator.pipeline", "aggregator.fetch",
+    )  # fmt: skip
+    code = (
+        "import sys; from cli import cli\n"
+        f"try:\n    cli(['--config', {str(OFFLINE)!r}, '--db', {str(offline_db)!r}, 'stories'])\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        f"print([m for m in {heavy!r} if m in sys.modules], file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert "Castovia" in result.stdout or "articles" in result.stdout
+    assert result.stderr.strip() == "[]"
+
+
 @pytest.mark.parametrize(
     "launch",
     [

@@ -11,8 +11,8 @@ test-only measuring script that posts its findings to the wrapper, which writes 
 
 ``--screenshot`` is different: it lays the page out at the ``--window-size`` width itself (a
 CSS ``max-width`` media query matches at 375), so the screenshot is of the product HTML,
-unwrapped, at 375 px. It is written to tests/artifacts/digest-375.png (ignored by git) for a
-person to look at.
+unwrapped, at 375 px. It is written to tests/artifacts/digest-375.png for a person to look at
+(the copy in git shows the digest with summaries and its compact "more stories" list).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from aggregator.models import ArticleView, Digest, DigestEntry, StoryView
+from aggregator.models import ArticleView, Digest, DigestEntry, StoryView, SummarySentence
 from aggregator.render import render_digest, story_links
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,8 +127,15 @@ def article(id: int, story_id: int, title: str, feed: str, url: str, hours: int)
     )
 
 
-def story(id: int, title: str, terms: tuple[str, ...], *articles: ArticleView) -> StoryView:
+def story(
+    id: int,
+    title: str,
+    terms: tuple[str, ...],
+    *articles: ArticleView,
+    summary: tuple[SummarySentence, ...] = (),
+) -> StoryView:
     return StoryView(
+        summary=summary,
         id=id,
         title=title,
         size=len(articles),
@@ -158,6 +165,16 @@ STORIES = (
         ("superconductivity", "laboratory", "record", "magnet", "cryogenics", "helium"),
         article(1, 1, LONG_WORD, OUTLET_A, "https://chronicle.example/science/magnet", 5),
         article(2, 1, "Record magnet test in valley laboratory", OUTLET_B, LONG_URL, 4),
+        summary=(
+            SummarySentence(
+                f"Researchers held the {LONG_WORD} field for nine minutes, a record.", OUTLET_B, 2
+            ),
+            SummarySentence(
+                "The valley laboratory cooled its magnet with liquid helium for a week.",
+                OUTLET_A,
+                1,
+            ),
+        ),
     ),
     story(
         2,
@@ -171,6 +188,13 @@ STORIES = (
         article(3, 2, "Foghorn stays", OUTLET_C, "https://gazette.example/foghorn", 30),
         article(4, 2, "Keepers back the horn", OUTLET_A, "https://chronicle.example/horn", 20),
         article(5, 2, "Residents split on the foghorn", OUTLET_B, "https://coop.example/fh", 10),
+        summary=(
+            SummarySentence(
+                "Keepers voted 41 to 3 to keep the foghorn, ending a year of public consultation.",
+                OUTLET_C,
+                3,
+            ),
+        ),
     ),
     story(
         3,
@@ -179,6 +203,24 @@ STORIES = (
         article(6, 3, "Marrow contest confirmed", OUTLET_C, "https://gazette.example/marrow", 2),
     ),
 )
+
+# Past digest.limit: the compact list, one line each.
+MORE = tuple(
+    story(
+        10 + n,
+        title,
+        (),
+        article(20 + 2 * n, 10 + n, title, OUTLET_A, url, 3),
+        article(21 + 2 * n, 10 + n, title, OUTLET_B, url + "/b", 3),
+    )
+    for n, (title, url) in enumerate(
+        [
+            (f"{LONG_WORD} again in the news", LONG_URL + "/more"),
+            ("Ferry timetable changes for the winter", "https://coop.example/ferry"),
+        ]
+    )
+)
+SUMMARY = "Keepers voted 41 to 3 to keep the foghorn, ending a year of public consultation."
 
 DIGEST = Digest(
     generated_at=NOW,
@@ -195,6 +237,7 @@ DIGEST = Digest(
             + "the upstream proxy kept timing out while negotiating TLS " * 3,
         ),
     ),
+    more=tuple(DigestEntry(s) for s in MORE),
 )
 GROWN = "+2 sources since your last digest"
 FOOTER = "Feeds failing for more than a day:"
@@ -234,6 +277,7 @@ def test_digest_fits_a_phone(page: str, tmp_path: Path) -> None:
 
     assert found["innerWidth"] == PHONE, "the frame did not give a 375 px viewport"
     expected = [link.url for s in DIGEST.stories for link in story_links(s, LINKS)]
+    expected += [story_links(s, 1)[0].url for s in MORE]
     assert LONG_URL in expected
     missing = [url for url in expected if url not in found["hrefs"]]
     assert not missing, f"links missing from the page: {missing}"
@@ -244,6 +288,10 @@ def test_digest_fits_a_phone(page: str, tmp_path: Path) -> None:
     text = " ".join(found["text"].split())
     assert GROWN in text
     assert FOOTER in text
+    assert f"{SUMMARY} ({OUTLET_C})" in text
+    assert (
+        "2 more stories:" in text and "Ferry timetable changes for the winter (2 sources)" in text
+    )
     assert "timing out while negotiating TLS" in text
 
 
@@ -256,7 +304,7 @@ def test_digest_screenshot(page: str, tmp_path: Path) -> None:
     headless(
         browser,
         tmp_path / "profile",
-        f"--window-size={PHONE},1700",
+        f"--window-size={PHONE},2400",
         f"--screenshot={SCREENSHOT}",
         product.as_uri(),
     )

@@ -109,3 +109,39 @@ def test_a_timestamp_out_of_range_names_its_line(tmp_path: Path, stamp: str) -> 
     path.write_text(f"ID,TITLE,PUBLISHER,STORY,TIMESTAMP\n1,Hello,A,s1,{stamp}\n")
     with pytest.raises(EvalError, match=r"labels.csv:2: TIMESTAMP"):
         read_labels(path)
+
+
+def test_eval_says_how_hard_the_timing_was_and_what_became_of_distractors(
+    tmp_path: Path,
+) -> None:
+    labels = tmp_path / "labels.csv"
+    hour = 3_600_000
+    rows = [
+        # s1 spans 2 h, s2 spans 6 h, s3 one article: the median span is 2 h
+        ("1", "Quillon launches Aero 7 phone with Q3 chip", "s1", 0),
+        ("2", "Quillon Aero 7 phone launch: the Q3 chip inside", "s1", 2 * hour),
+        ("3", "Norvania central bank raises interest rates", "s2", hour),
+        ("4", "Norvania central bank lifts interest rates again", "s2", 7 * hour),
+        ("5", "Brennholt Rovers win the Continental Cup final", "s3", 3 * hour),
+        # a distractor that repeats s1's words is pulled into s1; the recipe is not
+        (
+            "6",
+            "Quillon Aero 7 phone with Q3 chip: launch review",
+            "distractor-1",
+            2 * hour + 60_000,
+        ),
+        ("7", "Recipe: slow roasted squash with sage", "distractor-2", 4 * hour),
+    ]
+    with labels.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["ID", "TITLE", "PUBLISHER", "STORY", "TIMESTAMP"])
+        for id_, title, story, offset in rows:
+            writer.writerow([id_, title, "P", story, 1_700_000_000_000 + offset])
+    result = CliRunner().invoke(cli, ["eval", str(labels), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["median_span_seconds"] == 2 * 3600
+    assert (report["distractors"], report["distractors_pulled"]) == (2, 1)
+    text = CliRunner().invoke(cli, ["eval", str(labels)]).stdout
+    assert "story span         median 2.0 h from a story's first article to its last" in text
+    assert "distractors        1 of 2 pulled into a story (50.0%)" in text

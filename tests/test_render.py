@@ -17,6 +17,7 @@ from aggregator.models import (
     FeedView,
     StoryStatus,
     StoryView,
+    SummarySentence,
 )
 from aggregator.render import plural, render_digest, render_feeds, render_stories, when
 
@@ -399,6 +400,8 @@ def test_unknown_format_is_refused() -> None:
         (1, "story", "1 story"),
         (1340, "feed", "1,340 feeds"),
         (1_000_000, "digest", "1,000,000 digests"),
+        (2, "day", "2 days"),
+        (3, "more story", "3 more stories"),
     ],
 )
 def test_plural(count: int, noun: str, expected: str) -> None:
@@ -445,3 +448,46 @@ def test_feeds_list_counts_with_thousands_separators() -> None:
     text = render_feeds([busy] * 1340)
     assert "last success 2026-11-24 20:39 UTC, next due now, 1,500 items, 25% not modified" in text
     assert text.endswith("1,340 feeds: 1,340 ok\n")
+
+
+# --- summaries and the compact list ------------------------------------------------------------
+
+SAID = (
+    SummarySentence(
+        "The council voted 31 to 12 to replace the harbour bridge, ending a decade of debate "
+        "over its cost.",
+        "City Wire",
+        3,
+    ),
+    SummarySentence("Work on the new bridge starts in the spring.", "Daily Post", 4),
+)
+
+
+def with_more() -> Digest:
+    return replace(
+        digest(replace(BRIDGE, summary=SAID)), more=(DigestEntry(FERRY, earlier_sources=1),)
+    )
+
+
+def test_text_summary_and_the_compact_list() -> None:
+    text = render_digest(with_more(), "text")
+    flat = " ".join(text.split())
+    for sentence in SAID:
+        assert f"“{sentence.text}” ({sentence.feed})" in flat
+    assert "aggregator digest: 2 stories (1 new, 1 grown)" in text
+    more = text[text.index("1 more story:") :]
+    assert "- Ferry strike ends (2 sources)\n  https://wire.example/ferry" in more
+    assert "Terms" not in more and "Strike over" not in more  # one line each, one link
+    assert not long_lines(text)
+
+
+def test_markdown_summary_and_the_compact_list() -> None:
+    text = render_digest(with_more(), "markdown")
+    assert f"> {SAID[1].text} _(Daily Post)_" in text
+    assert "## 1 more story:" in text
+    assert "- [Ferry strike ends](<https://wire.example/ferry>) (2 sources)" in text
+
+
+def test_no_summary_no_quote() -> None:
+    text = render_digest(digest(FERRY), "text")
+    assert "“" not in text and "more stor" not in text

@@ -289,7 +289,7 @@ def test_an_item_still_in_its_feed_past_keep_is_not_stored_again(
 def previous_release_database(path: Path) -> None:
     """A database as the release before retention made it: its migrations only, no
     auto_vacuum, with an old and a recent article in a story each."""
-    upto = next(i for i, m in enumerate(MIGRATIONS) if m.__name__ == "_m009_retention")
+    upto = next(i for i, m in enumerate(MIGRATIONS) if m.__name__ == "_m010_retention")
     conn = sqlite3.connect(path, isolation_level=None)
     db = sqlite_utils.Database(conn)
     db.enable_wal()

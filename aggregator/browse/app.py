@@ -15,7 +15,7 @@ from textual.screen import ModalScreen, Screen
 from ..config import Config
 from ..errors import AggregatorError
 from ..options import check_query
-from ..reading import link_to_open
+from ..reading import link_to_open, mark_opened
 from ..store import Store
 from .dialogs import HelpScreen, SearchBox
 from .screens import SEARCH_LIMIT, ReaderScreen, SearchResults, StoryList
@@ -71,7 +71,9 @@ class Reader(App[None]):
     ModalScreen OptionList { height: auto; max-height: 20; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
+        # The footer fits 80 columns: what it leaves out, ? lists (and a test checks that).
         Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True),
         Binding("escape,backspace", "back", "Back"),
         Binding("slash", "search", "Search", key_display="/"),
         Binding(
@@ -79,6 +81,7 @@ class Reader(App[None]):
             "refresh",
             "Refresh",
             key_display="R",
+            show=False,
             tooltip="Reload from the database; `aggregator run` (cron) polls the feeds",
         ),
         Binding("question_mark", "help", "Help", key_display="?"),
@@ -126,7 +129,8 @@ class Reader(App[None]):
         # Over a picker, the search box or the help, only the dialog's own keys apply.
         if isinstance(self.screen, ModalScreen):
             return action not in ("quit", "back", "search", "refresh", "help")
-        return True
+        # Nothing above the story list: no Back in its footer.
+        return not (action == "back" and len(self.screen_stack) <= 1)
 
     def action_refresh(self) -> None:
         for screen in self.screen_stack:
@@ -134,6 +138,10 @@ class Reader(App[None]):
                 screen.stale = True
         if isinstance(self.screen, ReaderScreen):
             self.screen.reload()
+
+    def action_interrupt(self) -> None:
+        """Ctrl-C quits, as in any terminal program, over a dialog too."""
+        self.exit()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -152,9 +160,16 @@ class Reader(App[None]):
             self.push_screen(SearchResults(query, found))
 
     def open_link(self, id: int, *, article: bool) -> None:
-        """Open a story's first link, or an article's, in the browser (which marks it read)."""
-        url = link_to_open(self.store, id, article=article)  # only ever a web link
+        """Open a story's first link, or an article's, in the browser, and mark that article
+        read. With no browser to open it (``opener`` gives False, or fails), the link is shown
+        instead, and the article stays unread."""
+        article_id, url = link_to_open(self.store, id, article=article)  # only a web link
         try:
-            self.opener(url)
+            opened = self.opener(url) is not False
+            why = "no browser to open it here"
         except OSError as e:
-            self.notify(f"Could not open {url}: {e}", severity="error", markup=False)
+            opened, why = False, f"the browser could not be started ({e})"
+        if not opened:
+            self.notify(f"{why}; the link (still unread):\n{url}", timeout=60, markup=False)
+            return
+        mark_opened(self.store, article_id)

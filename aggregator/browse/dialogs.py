@@ -16,18 +16,22 @@ from textual.widgets.option_list import Option
 HELP = """\
 Stories, best first; a story's articles in time order; one article.
 
+  j, k, ↓, ↑  down and up the list (page down, page up, home, end too)
   enter       open the story, or the article, under the cursor
   escape, ⌫   back to the level above
   r           mark the story (all its articles) or the article read;
               again to mark it unread
+  s           save the story (all its articles) or the article:
+              saved articles are never pruned; again to unsave
   o           open in the browser (a story's first link) and mark
-              that article read
+              that article read; with no browser, show the link
   /           search headlines and summaries, newest first
   f, t        only the stories a feed carries, or feeds with a tag
               (the first choice, "all", clears it)
   u           only the stories with an article not read; again: all
   R, ctrl+r   reload from the database
-  q           quit
+  ?           this help
+  q, ctrl+c   quit
 
 The reader does not fetch feeds: `aggregator run` does, from cron
 or a timer, and R shows what it has stored since. The list keeps

@@ -17,7 +17,7 @@ from ..listing import get_story, ranked_stories
 from ..models import ArticleView, StoryView
 from ..options import cutoff
 from ..reading import mark, save
-from ..render import plural, safe_url, when
+from ..render import article_ref, plural, safe_url, when
 from ..store import Store
 from ..terminal import status_text
 from .dialogs import Picker
@@ -86,12 +86,13 @@ class StoryList(ReaderScreen):
     """The ranked stories."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "toggle_read", "Read/unread"),
-        Binding("s", "toggle_saved", "Save/unsave"),
-        Binding("o", "open_link", "Open link"),
+        Binding("r", "toggle_read", "Read"),
+        # The footer holds 80 columns' worth of keys: s is in ? (help) and the README.
+        Binding("s", "toggle_saved", "Save", show=False),
+        Binding("o", "open_link", "Link"),
         Binding("f", "pick_feed", "Feed"),
         Binding("t", "pick_tag", "Tag"),
-        Binding("u", "toggle_unread", "Unread only"),
+        Binding("u", "toggle_unread", "Unread"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -104,6 +105,7 @@ class StoryList(ReaderScreen):
             ("title", "headline"),
             id="stories",
         )
+        yield Static(id="hint", classes="body")
         yield Footer()
 
     @property
@@ -131,6 +133,19 @@ class StoryList(ReaderScreen):
         count = plural(len(stories), "story")
         shown = f"top {count}" if len(stories) == STORY_LIMIT else count
         self.sub_title = f"{wanted.describe()}, {window}: {shown}"
+        hint = self.query_one("#hint", Static)
+        hint.display = not stories
+        if stories:
+            return
+        if wanted != type(wanted)():
+            hint.update("No stories match these filters: f, t or u again clears them.")
+        elif self.store.counts()["articles"] == 0:
+            hint.update(
+                "No stories yet: the database is empty. Run `aggregator poll` in another "
+                "terminal (or let cron's `aggregator run` do it), then press R here."
+            )
+        else:
+            hint.update("No stories in this window: `aggregator browse --since all` shows all.")
 
     def resumed(self) -> None:
         with self.reader.reporting():
@@ -235,9 +250,9 @@ class ArticleList(ReaderScreen):
     """A screen that lists articles: enter opens one, r marks it, o opens its link."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "toggle_read", "Read/unread"),
-        Binding("s", "toggle_saved", "Save/unsave"),
-        Binding("o", "open_link", "Open link"),
+        Binding("r", "toggle_read", "Read"),
+        Binding("s", "toggle_saved", "Save"),
+        Binding("o", "open_link", "Link"),
     ]
 
     @property
@@ -297,6 +312,9 @@ class StoryScreen(ArticleList):
         head.append(f"first seen {when(story.first_seen)}, last {when(story.last_seen)}")
         if story.terms:
             head.append("\nterms: " + ", ".join(story.terms))
+        for sentence in story.summary:
+            head.append(f"\n{sentence.text} ")
+            head.append(f"({sentence.feed})", style="dim")
         self.query_one("#story", Static).update(head)
         self.table.fill([(a.id, article_cells(a)) for a in story.articles], fallback=None)
 
@@ -331,9 +349,9 @@ class ArticleScreen(ReaderScreen):
     """One article: its headline, outlet, time, link, summary and copies in other feeds."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "toggle_read", "Read/unread"),
-        Binding("s", "toggle_saved", "Save/unsave"),
-        Binding("o", "open_link", "Open link"),
+        Binding("r", "toggle_read", "Read"),
+        Binding("s", "toggle_saved", "Save"),
+        Binding("o", "open_link", "Link"),
     ]
 
     def __init__(self, article_id: int) -> None:
@@ -348,7 +366,7 @@ class ArticleScreen(ReaderScreen):
 
     def load(self) -> None:
         (article,) = self.store.article_views([self.article_id])
-        self.sub_title = f"article {article.id}" + (
+        self.sub_title = f"article {article_ref(article.id)}" + (
             f" in story {article.story_id}" if article.story_id else ""
         )
         body = Text()

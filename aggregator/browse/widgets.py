@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from ..models import ArticleView, StoryView
 from ..render import when
@@ -19,7 +20,11 @@ UNREAD_MARK = "●"
 
 
 class Table(DataTable[Text]):
-    """A row-cursor table whose enter opens the row (shown in the footer), with j and k."""
+    """A row-cursor table whose enter opens the row (shown in the footer), with j and k.
+
+    Its headline column takes the width the others leave, and a longer headline ends in an
+    ellipsis there (the whole of it is a level down), rather than running off the screen.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Open"),
@@ -30,6 +35,8 @@ class Table(DataTable[Text]):
     def __init__(self, *columns: tuple[str, str], id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self._column_specs = columns
+        self._filled: list[tuple[int, Sequence[Text]]] = []
+        self._fitted_to = 0
 
     def on_mount(self) -> None:
         for key, label in self._column_specs:
@@ -47,8 +54,14 @@ class Table(DataTable[Text]):
         at row ``fallback`` (None: at the same position)."""
         current, position = self.current_key(), self.cursor_row
         self.clear()
+        self._filled = list(rows)
+        width = self._headline_width()
+        if width is not None:
+            # A fixed width for the headlines (the rows added next measure the table anew).
+            headline = self.columns[ColumnKey("title")]
+            headline.auto_width, headline.width = False, width
         for id, cells in rows:
-            self.add_row(*cells, key=str(id))
+            self.add_row(*self._fit(cells, width), key=str(id))
         ids = [id for id, _ in rows]
         if current in ids:
             position = ids.index(current)
@@ -60,8 +73,39 @@ class Table(DataTable[Text]):
     def replace_row(self, id: int, cells: Sequence[Text]) -> None:
         if str(id) not in self.rows:
             return
-        for (key, _), cell in zip(self._column_specs, cells, strict=True):
+        self._filled = [(i, cells if i == id else old) for i, old in self._filled]
+        fitted = self._fit(cells, self._headline_width())
+        for (key, _), cell in zip(self._column_specs, fitted, strict=True):
             self.update_cell(str(id), key, cell)
+
+    def on_resize(self) -> None:
+        if self._filled and self.size.width != self._fitted_to:
+            self.fill(self._filled, fallback=None)
+
+    def _headline_width(self) -> int | None:
+        """What the headline column may take: the table's width less the other columns (each
+        with its padding) and the scrollbar; None when there is no headline column."""
+        keys = [key for key, _ in self._column_specs]
+        if "title" not in keys:
+            return None
+        self._fitted_to = self.size.width or self.app.size.width
+        others = 0
+        for i, (key, label) in enumerate(self._column_specs):
+            if key != "title":
+                cells = [cells[i].cell_len for _, cells in self._filled]
+                others += max([len(label), *cells]) + 2 * self.cell_padding
+        return max(12, self._fitted_to - others - 2 * self.cell_padding - 2)
+
+    def _fit(self, cells: Sequence[Text], width: int | None) -> Sequence[Text]:
+        """The cells, the headline on one line that ends in an ellipsis where it is cut (its
+        text stays whole: the reader's levels below, and tests, read it)."""
+        keys = [key for key, _ in self._column_specs]
+        if width is None or "title" not in keys:
+            return cells
+        at = keys.index("title")
+        title = cells[at].copy()
+        title.no_wrap, title.overflow = True, "ellipsis"
+        return [*cells[:at], title, *cells[at + 1 :]]
 
 
 def span(window: timedelta) -> str:

@@ -3,18 +3,18 @@ prints what it returns.
 
 Heavy modules (the pipeline, scikit-learn, feedparser, rich, Textual) are imported inside the
 commands, so `aggregator --help` stays fast. The commands live in one module per area
-(``polling``, ``reading``, ``feeds``, ``database``), each adding its commands to the group in
-``app``.
+(``setup``, ``polling``, ``reading``, ``feeds``, ``database``), each adding its commands to
+the group in ``app``.
 """
 
 from __future__ import annotations
 
-from . import database, feeds, polling, reading
+from . import database, feeds, polling, reading, setup
 from .app import cli
 
 __all__ = ["cli", "main"]
 
-_COMMANDS = (feeds, polling, reading, database)  # imported for the commands they add to `cli`
+_COMMANDS = (setup, feeds, polling, reading, database)  # imported for the commands they add
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from aggregator.models import Delivery, Digest
+    from aggregator.models import Delivery, Digest, PollReport
 
 from .app import (
     COUNT,
@@ -21,6 +21,7 @@ from .app import (
     cli,
     format_option,
     json_option,
+    now,
     pass_app,
     print_json,
 )
@@ -35,14 +36,34 @@ def _poll(app: App, all_feeds: bool) -> None:
         report = run_poll(
             app.config, store, all_feeds=all_feeds, on_start=on_start, progress=progress
         )
+    _say_outcomes(app, report)
+    app.say(report.summary(), err=True)
+
+
+def _say_outcomes(app: App, report: PollReport) -> None:
     # Failed feeds are not fatal (they are kept in the database, and `feeds list` shows them),
-    # so --quiet leaves them out too: cron mails whatever a job prints.
+    # so --quiet leaves them out too: cron mails whatever a job prints. `run` says when the
+    # failures call for attention (FeedsFailingError).
     for outcome in report.outcomes:
         if outcome.notice:
             app.say(f"note: {outcome.url}: {outcome.notice}", err=True)
     for outcome in report.failed:
         app.say(f"{outcome.status}: {outcome.url}: {outcome.message}", err=True)
-    app.say(report.summary(), err=True)
+
+
+def _say_delivery(app: App, delivery: Delivery) -> None:
+    """A line on a mailed digest. A failed one says nothing here: the DeliveryError at the
+    end names them all. Nothing new is said by `run`'s one line, or by `digest`."""
+    from aggregator.models import DeliveryOutcome
+    from aggregator.render import plural
+
+    if delivery.outcome in (DeliveryOutcome.SENT, DeliveryOutcome.RESENT):
+        again = " (from the outbox)" if delivery.outcome == DeliveryOutcome.RESENT else ""
+        app.say(
+            f"Mailed a digest of {plural(delivery.stories, 'story')} to "
+            f"{delivery.recipient}{again}",
+            err=True,
+        )
 
 
 @contextlib.contextmanager
@@ -92,31 +113,48 @@ def poll(app: App, all_feeds: bool) -> None:
 @format_option
 @pass_app
 def run(app: App, all_feeds: bool, fmt: str | None) -> None:
-    """Poll, then deliver the digest: the command for cron.
+    """Poll, then deliver the digest if one is due: the command for cron.
 
-    With an `email:` section in the config the digest is mailed to `email.to`, otherwise
-    printed. Either way it holds only stories that are new, or have gained sources, since the
-    last digest; when there are none, no mail is sent. A digest that could not be mailed is
-    sent first on the next run. Only one run (or poll, or digest) at a time: another one exits
-    0 and says so.
+    Every run polls the feeds that are due. A digest is due at the times of `digest.at`
+    (once each, however many runs pass them; a machine that slept through several sends
+    one), or on every run without it. It is mailed with an `email:` section, else printed,
+    and holds only stories that are new, or have gained sources, since the last digest: when
+    there are none, nothing is sent. A digest that could not be mailed is sent first on the
+    next run. Only one run (or poll, or digest) at a time: another one exits 0 and says so.
+
+    With --quiet a run prints nothing, unless every feed it polled failed or a feed has
+    failed for longer than `polling.alert_after` (said once a day): then one line, and exit 5.
 
     \b
-    Example (crontab, every 15 minutes):
-      */15 * * * *  aggregator --quiet --config ~/.config/aggregator/config.yaml run
+    Example (crontab, every 30 minutes, with digest.at: ["07:00", "18:00"]):
+      */30 * * * *  aggregator --quiet --config ~/.config/aggregator/config.yaml run
     """
-    with app.run_lock():
-        _poll(app, all_feeds)
-        # Printed for cron to mail: nothing at all when nothing is new, so no empty mail.
-        _deliver(
-            app,
-            fmt=fmt,
-            since=None,
-            limit=None,
-            to=(),
-            printed=False,
-            dry_run=False,
-            show_empty=False,
+    from aggregator.cron import cron_run
+    from aggregator.errors import FeedsFailingError
+    from aggregator.render import render_digest, render_run
+
+    config = app.config
+    fmt = fmt or config.digest.format
+
+    def write(found: Digest) -> None:
+        click.echo(render_digest(found, fmt, links=config.digest.links), nl=False)
+
+    with app.run_lock(), app.store() as store, _progress_bar(app) as (on_start, progress):
+        started = now()
+        result = cron_run(
+            config,
+            store,
+            write=write,
+            now=started,
+            all_feeds=all_feeds,
+            report=lambda delivery: _say_delivery(app, delivery),
+            on_start=on_start,
+            progress=progress,
         )
+    _say_outcomes(app, result.poll)
+    app.say(render_run(result, started), err=True)
+    if result.alert:
+        raise FeedsFailingError(result.alert)
 
 
 # --- digest and eval --------------------------------------------------------------------------
@@ -131,39 +169,35 @@ def _deliver(
     to: tuple[str, ...],
     printed: bool,
     dry_run: bool,
-    show_empty: bool = True,
 ) -> None:
     from aggregator.delivery import mail_digests, print_digest
     from aggregator.models import DeliveryOutcome
-    from aggregator.render import plural, render_digest
+    from aggregator.render import render_digest
 
     config = app.config
     fmt = fmt or config.digest.format
 
     def write(found: Digest) -> None:
-        if found.entries or show_empty:
-            click.echo(render_digest(found, fmt, links=config.digest.links), nl=False)
+        if dry_run and not found.shown:
+            click.echo("nothing new: nothing would be printed")
         else:
-            app.say("Nothing new since the last digest.", err=True)
+            click.echo(render_digest(found, fmt, links=config.digest.links), nl=False)
 
     def say(delivery: Delivery) -> None:
-        # A failed one says nothing here: mail_digests raises DeliveryError naming them all.
         if delivery.outcome == DeliveryOutcome.PREVIEW and delivery.digest is not None:
-            click.echo(f"To: {delivery.recipient}\nSubject: {delivery.subject}\n")
-            write(delivery.digest)
+            if delivery.digest.shown:
+                click.echo(f"To: {delivery.recipient}\nSubject: {delivery.subject}\n")
+                write(delivery.digest)
+            else:
+                click.echo(f"nothing new: no mail would be sent to {delivery.recipient}")
             if delivery.error:
                 click.echo(f"note: {delivery.error}", err=True)
-        elif delivery.outcome in (DeliveryOutcome.SENT, DeliveryOutcome.RESENT):
-            again = " (from the outbox)" if delivery.outcome == DeliveryOutcome.RESENT else ""
-            app.say(
-                f"Mailed a digest of {plural(delivery.stories, 'story')} to "
-                f"{delivery.recipient}{again}",
-                err=True,
-            )
         elif delivery.outcome == DeliveryOutcome.NOTHING_NEW:
             app.say(f"Nothing new for {delivery.recipient}: no mail sent", err=True)
+        else:
+            _say_delivery(app, delivery)
 
-    with app.store() as store:
+    with app.store(read_only=dry_run) as store:
         if printed or (config.email is None and not to):
             print_digest(config, store, write, since=since, limit=limit, dry_run=dry_run)
             return
@@ -178,7 +212,12 @@ def _deliver(
     help="Every story active in this window (6h, 7d, all), shown before or not "
     "[default: what is new since your last digest].",
 )
-@click.option("--limit", type=COUNT, help="How many stories; 0 for all [default: digest.limit].")
+@click.option(
+    "--limit",
+    type=COUNT,
+    help="How many stories at most; 0 for all [default: digest.limit in full, "
+    "the rest one line each].",
+)
 @click.option(
     "--to",
     "to",
@@ -237,10 +276,13 @@ def eval_command(app: App, labels: Path, as_json: bool, assignments: Path | None
     Example:
       aggregator eval ../shared/data/uci-news-stories-dev.csv
     """
+    from aggregator.config import ClusteringConfig
     from aggregator.evaluate import evaluate, read_labels, write_assignments
     from aggregator.render import render_eval
 
-    report = evaluate(read_labels(labels), app.config.clustering)
+    # The clusterer as configured; with no config at all, as it comes (eval needs no feeds).
+    clustering = app.config.clustering if app.has_config() else ClusteringConfig()
+    report = evaluate(read_labels(labels), clustering)
     if assignments is not None:
         write_assignments(report, assignments)
     if as_json:

@@ -16,8 +16,11 @@ if TYPE_CHECKING:
     from aggregator.models import ArticleView, StoryView
 
 from .app import (
+    ARTICLE_ID,
     COUNT,
+    EITHER_ID,
     SINCE,
+    STORY_ID,
     App,
     article_option,
     cli,
@@ -63,9 +66,12 @@ def stories(
       aggregator stories --since 6h --limit 10
       aggregator stories --unread --tag world --json
     """
-    from aggregator.listing import ranked_stories
+    from aggregator.listing import ranked_stories, unknown_filters
 
-    with app.store() as store:
+    with app.store(read_only=True) as store:
+        # Said, not fatal: the list is right (empty for these), and scripts may ask ahead.
+        for note in unknown_filters(store, feeds=feeds, tags=tags):
+            click.echo(f"note: {note}", err=True)
         found = ranked_stories(
             store,
             since=cutoff(now(), since),
@@ -139,7 +145,7 @@ def _show_story(found: StoryView, as_json: bool, *, why: bool = False) -> None:
 
 
 @story.command("show")
-@click.argument("story_id", type=int)
+@click.argument("story_id", type=STORY_ID)
 @click.option("--why", is_flag=True, help="Say what placed each article in the story.")
 @json_option
 @pass_app
@@ -154,13 +160,13 @@ def story_show(app: App, story_id: int, why: bool, as_json: bool) -> None:
     """
     from aggregator.listing import get_story
 
-    with app.store() as store:
+    with app.store(read_only=True) as store:
         found = get_story(store, story_id, recent=app.config.clustering.quiet_after)
     _show_story(found, as_json, why=why)
 
 
 @story.command("merge")
-@click.argument("story_ids", type=int, nargs=-1, required=True)
+@click.argument("story_ids", type=STORY_ID, nargs=-1, required=True)
 @json_option
 @pass_app
 def story_merge(app: App, story_ids: tuple[int, ...], as_json: bool) -> None:
@@ -178,8 +184,8 @@ def story_merge(app: App, story_ids: tuple[int, ...], as_json: bool) -> None:
 
 
 @story.command("split")
-@click.argument("story_id", type=int)
-@click.argument("article_ids", type=int, nargs=-1, required=True)
+@click.argument("story_id", type=STORY_ID)
+@click.argument("article_ids", type=ARTICLE_ID, nargs=-1, required=True)
 @json_option
 @pass_app
 def story_split(app: App, story_id: int, article_ids: tuple[int, ...], as_json: bool) -> None:
@@ -197,8 +203,8 @@ def story_split(app: App, story_id: int, article_ids: tuple[int, ...], as_json: 
 
 
 @story.command("move")
-@click.argument("article_ids", type=int, nargs=-1, required=True)
-@click.option("--to", "to", type=int, required=True, help="The story to move them to.")
+@click.argument("article_ids", type=ARTICLE_ID, nargs=-1, required=True)
+@click.option("--to", "to", type=STORY_ID, required=True, help="The story to move them to.")
 @json_option
 @pass_app
 def story_move(app: App, article_ids: tuple[int, ...], to: int, as_json: bool) -> None:
@@ -225,7 +231,7 @@ def _corrected(app: App, found: StoryView, as_json: bool, done: str) -> None:
 
 
 @cli.command()
-@click.argument("query", required=False)
+@click.argument("words", nargs=-1)
 @click.option("--since", type=SINCE, help="6h, 7d, all... [default: 24h; all with --saved]")
 @click.option("--limit", default=50, show_default=True, type=COUNT, help="How many; 0 for all.")
 @click.option("--saved", is_flag=True, help="Only saved articles (which are never pruned).")
@@ -233,7 +239,7 @@ def _corrected(app: App, found: StoryView, as_json: bool, done: str) -> None:
 @pass_app
 def articles(
     app: App,
-    query: str | None,
+    words: tuple[str, ...],
     since: timedelta | None,
     limit: int,
     saved: bool,
@@ -248,11 +254,12 @@ def articles(
       aggregator articles ceasefire --since 7d
       aggregator articles --saved
     """
+    query = " ".join(words) if words else None
     if query is not None:
         check_query(query)
     if since is None:  # saved articles are kept for good: all of them, unless asked
         since = ALL_TIME if saved else timedelta(hours=24)
-    with app.store() as store:
+    with app.store(read_only=True) as store:
         start = cutoff(now(), since)
         if query is None:
             found = store.articles(since=start, limit=limit, saved=saved)
@@ -262,23 +269,23 @@ def articles(
 
 
 @cli.command()
-@click.argument("query")
+@click.argument("words", nargs=-1, required=True)
 @click.option("--since", type=SINCE, default="all", show_default=True, help="6h, 7d, all...")
 @click.option("--limit", default=50, show_default=True, type=COUNT, help="How many; 0 for all.")
 @json_option
 @pass_app
-def search(app: App, query: str, since: timedelta, limit: int, as_json: bool) -> None:
+def search(app: App, words: tuple[str, ...], since: timedelta, limit: int, as_json: bool) -> None:
     """Full-text search of titles and summaries, newest first, matches highlighted.
 
-    The words are looked for as given (all of them, in any order), never read as query
-    syntax. Muted articles are found too, and marked.
+    The words are looked for as given (all of them, in any order; quotes are not needed),
+    never read as query syntax. Muted articles are found too, and marked.
 
     \b
     Example:
-      aggregator search "central bank"
+      aggregator search central bank
     """
-    check_query(query)
-    with app.store() as store:
+    query = check_query(" ".join(words))
+    with app.store(read_only=True) as store:
         found = store.search(query, since=cutoff(now(), since), limit=limit)
     _show_articles(found, as_json)
 
@@ -309,29 +316,49 @@ def browse(app: App, since: timedelta) -> None:
     with app.store() as store:
         # The reader takes None for all time, and names the window it shows.
         window = None if since == ALL_TIME else since
-        run_reader(app.config, store, opener=click.launch, since=window)
+        run_reader(app.config, store, opener=open_in_browser, since=window)
+
+
+def open_in_browser(url: str) -> bool:
+    """Open ``url`` in the user's web browser; False when there is none to open it with: no
+    display to show one on (over ssh, on a console), or the launcher failed."""
+    if not browser_available():
+        return False
+    return click.launch(url) == 0
+
+
+def browser_available(environ: dict[str, str] | None = None) -> bool:
+    """Whether a graphical browser can open here. Without a display, xdg-open would fall back
+    to a text browser in this very terminal, over the reader."""
+    import os
+
+    env = os.environ if environ is None else environ
+    if sys.platform in ("darwin", "win32") or env.get("BROWSER"):
+        return True
+    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
 
 
 @cli.command()
-@click.argument("ids", nargs=-1, required=True, type=int)
+@click.argument("ids", nargs=-1, required=True, type=EITHER_ID)
 @article_option
 @pass_app
-def read(app: App, ids: tuple[int, ...], articles: bool) -> None:
-    """Mark stories, or articles with --article, read: a story's articles and their copies.
+def read(app: App, ids: tuple[tuple[bool, int], ...], articles: bool) -> None:
+    """Mark stories, or articles (a3051, or any id with --article), read: a story's articles
+    and their copies.
 
     \b
     Example:
       aggregator read 12 15
-      aggregator read --article 3051
+      aggregator read a3051
     """
     _mark(app, ids, articles=articles, read=True)
 
 
 @cli.command()
-@click.argument("ids", nargs=-1, required=True, type=int)
+@click.argument("ids", nargs=-1, required=True, type=EITHER_ID)
 @article_option
 @pass_app
-def unread(app: App, ids: tuple[int, ...], articles: bool) -> None:
+def unread(app: App, ids: tuple[tuple[bool, int], ...], articles: bool) -> None:
     """Mark stories, or articles with --article, unread again.
 
     \b
@@ -341,69 +368,79 @@ def unread(app: App, ids: tuple[int, ...], articles: bool) -> None:
     _mark(app, ids, articles=articles, read=False)
 
 
-def _mark(app: App, ids: tuple[int, ...], *, articles: bool, read: bool) -> None:
+def _mark(app: App, ids: tuple[tuple[bool, int], ...], *, articles: bool, read: bool) -> None:
     from aggregator.reading import mark
     from aggregator.render import plural
 
-    with app.store() as store:
-        changed = mark(store, ids, articles=articles, read=read)
+    stories = [n for article, n in ids if not (article or articles)]
+    chosen = [n for article, n in ids if article or articles]
+    with app.store() as store, store.transaction():
+        changed = mark(store, stories, articles=False, read=read) if stories else 0
+        changed += mark(store, chosen, articles=True, read=read) if chosen else 0
     app.say(f"{plural(changed, 'article')} marked {'read' if read else 'unread'}")
 
 
 @cli.command()
-@click.argument("ids", nargs=-1, required=True, type=int)
+@click.argument("ids", nargs=-1, required=True, type=EITHER_ID)
 @article_option
 @pass_app
-def save(app: App, ids: tuple[int, ...], articles: bool) -> None:
-    """Save stories (every article they hold), or articles with --article: saved articles are
-    never pruned (database.keep), and keep their story's headline and id.
+def save(app: App, ids: tuple[tuple[bool, int], ...], articles: bool) -> None:
+    """Save stories (every article they hold), or articles (a3051, or any id with --article):
+    saved articles are never pruned (database.keep), and keep their story's headline and id.
 
     \b
     Example:
       aggregator save 12
-      aggregator save --article 3051
+      aggregator save a3051
     """
     _save(app, ids, articles=articles, saved=True)
 
 
 @cli.command()
-@click.argument("ids", nargs=-1, required=True, type=int)
+@click.argument("ids", nargs=-1, required=True, type=EITHER_ID)
 @article_option
 @pass_app
-def unsave(app: App, ids: tuple[int, ...], articles: bool) -> None:
-    """Unsave stories, or articles with --article: they are pruned again once old.
+def unsave(app: App, ids: tuple[tuple[bool, int], ...], articles: bool) -> None:
+    """Unsave stories, or articles (a3051, or any id with --article): they are pruned again
+    once old.
 
     \b
     Example:
-      aggregator unsave --article 3051
+      aggregator unsave a3051
     """
     _save(app, ids, articles=articles, saved=False)
 
 
-def _save(app: App, ids: tuple[int, ...], *, articles: bool, saved: bool) -> None:
+def _save(app: App, ids: tuple[tuple[bool, int], ...], *, articles: bool, saved: bool) -> None:
     from aggregator.reading import save
     from aggregator.render import plural
 
-    with app.store() as store:
-        changed = save(store, ids, articles=articles, saved=saved, now=now())
+    stories = [n for article, n in ids if not (article or articles)]
+    chosen = [n for article, n in ids if article or articles]
+    moment = now()
+    with app.store() as store, store.transaction():
+        changed = save(store, stories, articles=False, saved=saved, now=moment) if stories else 0
+        changed += save(store, chosen, articles=True, saved=saved, now=moment) if chosen else 0
     app.say(f"{plural(changed, 'article')} {'saved' if saved else 'unsaved'}")
 
 
 @cli.command(name="open")
-@click.argument("id", type=int)
+@click.argument("id", type=EITHER_ID)
 @article_option
 @pass_app
-def open_link(app: App, id: int, articles: bool) -> None:
+def open_link(app: App, id: tuple[bool, int], articles: bool) -> None:
     """Open a story's first link, or an article's with --article, in the browser; it is then
     marked read.
 
     \b
-    Example:
+    Examples:
       aggregator open 12
+      aggregator open a3051
     """
-    from aggregator.reading import link_to_open
+    from aggregator.reading import link_to_open, mark_opened
 
     with app.store() as store:
-        url = link_to_open(store, id, article=articles)
-    app.say(url)
-    click.launch(url)
+        article_id, url = link_to_open(store, id[1], article=articles or id[0])
+        app.say(url)  # shown, so a terminal with no browser still has the link
+        click.launch(url)
+        mark_opened(store, article_id)

@@ -9,11 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from ..errors import StorageError
 
-__all__ = ["FEED_NAME", "StoreBase", "as_dt", "dt", "storage_error", "ts"]
+__all__ = ["FEED_NAME", "Database", "StoreBase", "as_dt", "dt", "storage_error", "ts"]
 
 # SQLite takes at most 32,766 parameters a statement; 500 keeps every statement small.
 CHUNK = 500
@@ -38,12 +36,49 @@ def as_dt(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+class Database:
+    """The connection, with the calls of sqlite-utils' Database that the store makes.
+
+    The connection is in autocommit mode (transactions are the store's own), so these are
+    thin. sqlite-utils itself, which loads numpy with it, is imported only to migrate a
+    database (see open_store): a command that reads starts some 100 ms sooner.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        return self.conn.execute(sql) if params is None else self.conn.execute(sql, params)
+
+    def executescript(self, sql: str) -> Any:
+        return self.conn.executescript(sql)
+
+    def query(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        cursor = self.execute(sql, params)
+        keys = [d[0] for d in cursor.description or ()]
+        return (dict(zip(keys, row, strict=True)) for row in cursor)
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @property
+    def journal_mode(self) -> str:
+        return str(self.conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+
 class StoreBase:
     """The connection, and the helpers each part of the store reads and writes with."""
 
-    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
+    def __init__(self, db: Database, path: Path, *, read_only: bool = False) -> None:
         self.db = db
         self.path = path
+        self.read_only = read_only  # opened from a file the user may only read
         self._savepoints = 0
 
     def close(self) -> None:
@@ -134,6 +169,10 @@ class StoreBase:
     def get_meta(self, key: str) -> str | None:
         row = self._one("SELECT value FROM meta WHERE key = ?", [key])
         return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self._set_meta(key, value)
 
     def _set_meta(self, key: str, value: str) -> None:
         self.db.execute(

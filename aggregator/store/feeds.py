@@ -52,6 +52,12 @@ class FeedStore(StoreBase):
             for r in self._feed_rows(enabled_only=True)
         ]
 
+    def feed_names(self) -> tuple[set[str], set[str]]:
+        """What ``--feed`` and ``--tag`` may name: each feed's URL and name, and every tag."""
+        rows = self._rows(f"SELECT f.url, {FEED_NAME} AS name, f.tags FROM feeds f")
+        names = {r["url"] for r in rows} | {r["name"] for r in rows}
+        return names, {tag for r in rows for tag in json.loads(r["tags"] or "[]")}
+
     def _feed_rows(self, *, enabled_only: bool) -> list[dict[str, Any]]:
         where = "WHERE enabled = 1" if enabled_only else ""
         return self._rows(f"SELECT * FROM feeds {where} ORDER BY id")

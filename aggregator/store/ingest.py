@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from ..dedupe import IngestPlan, NearCandidate, StoredLink
 from ..models import Article, FeedStatus, FeedUpdate
 from .base import StoreBase, as_dt, ts
 from .schema import SEEN_AT, SOURCE_COUNT
+
+if TYPE_CHECKING:  # dedupe is loaded by a poll, not by every command that opens the store
+    from ..dedupe import IngestPlan, NearCandidate, StoredLink
 
 __all__ = ["IngestStore"]
 
@@ -37,6 +40,8 @@ class IngestStore(StoreBase):
         return {r["item_key"] for r in rows}
 
     def articles_by_canonical(self, urls: Iterable[str]) -> dict[str, StoredLink]:
+        from ..dedupe import StoredLink
+
         rows = self._rows_in(
             """SELECT id, feed_id, guid, content_hash, canonical_url FROM articles
                WHERE canonical_url IN ({marks})""",
@@ -65,6 +70,8 @@ class IngestStore(StoreBase):
         self, keys: Iterable[int], *, since: datetime | None = None
     ) -> dict[int, list[NearCandidate]]:
         """The stored articles with each headline fingerprint, published ``since`` if given."""
+        from ..dedupe import NearCandidate
+
         found: dict[int, list[NearCandidate]] = {}
         rows = self._rows_in(
             """SELECT k.key, a.id, a.feed_id, a.title, a.summary, a.published

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import sqlite_utils
-
-from ..dedupe import headline_keys
 from ..errors import StorageError
 from .base import ts
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["INCREMENTAL", "MIGRATIONS", "SEEN_AT", "SOURCE_COUNT", "STORY_FIGURES", "migrate"]
 
@@ -180,6 +181,8 @@ def _m004_terms_per_story(db: sqlite_utils.Database) -> None:
 
 
 def _m005_headline_keys(db: sqlite_utils.Database) -> None:
+    from ..dedupe import headline_keys  # here: a database that is up to date needs no dedupe
+
     db.executescript(
         """
         -- Fingerprints of each article's headline (dedupe.headline_keys), to find a copy
@@ -256,27 +259,33 @@ def _m008_story_seen_at(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m009_retention(db: sqlite_utils.Database) -> None:
-    db.executescript(
-        """
-        -- Saved articles are never pruned (database.keep); when the user saved it.
-        ALTER TABLE articles ADD COLUMN saved_at TEXT;
-        -- What a feed carried whose article was pruned while the feed still had the item: its
-        -- identities as dedupe matches them (item key, canonical link, content hash and date),
-        -- so the next poll does not store it again. Dropped once the feed no longer carries it.
-        CREATE TABLE feed_seen (
-            feed_id INTEGER NOT NULL REFERENCES feeds(id),
-            item_key TEXT NOT NULL,
-            canonical_url TEXT,
-            content_hash TEXT NOT NULL,
-            published TEXT NOT NULL,
-            pruned_at TEXT NOT NULL,
-            PRIMARY KEY (feed_id, item_key)
-        ) WITHOUT ROWID;
-        -- Pruning deletes an article's headline keys by article.
-        CREATE INDEX article_keys_article ON article_keys(article_id);
-        """
+def _m009_story_summaries(db: sqlite_utils.Database) -> None:
+    # Each story's summary, chosen when the story changes (aggregator.summary) and kept, so no
+    # listing or digest works it out again: a JSON list of {text, feed, article_id}. Stories
+    # from before get theirs when they next change.
+    db.execute("ALTER TABLE stories ADD COLUMN summary TEXT NOT NULL DEFAULT '[]'")
+
+
+def _m010_retention(db: sqlite_utils.Database) -> None:
+    # One statement at a time: executescript would commit the migration's transaction first.
+    # Saved articles are never pruned (database.keep); when the user saved it.
+    db.execute("ALTER TABLE articles ADD COLUMN saved_at TEXT")
+    # What a feed carried whose article was pruned while the feed still had the item: its
+    # identities as dedupe matches them (item key, canonical link, content hash and date), so
+    # the next poll does not store it again. Dropped once the feed no longer carries it.
+    db.execute(
+        """CREATE TABLE feed_seen (
+             feed_id INTEGER NOT NULL REFERENCES feeds(id),
+             item_key TEXT NOT NULL,
+             canonical_url TEXT,
+             content_hash TEXT NOT NULL,
+             published TEXT NOT NULL,
+             pruned_at TEXT NOT NULL,
+             PRIMARY KEY (feed_id, item_key)
+           ) WITHOUT ROWID"""
     )
+    # Pruning deletes an article's headline keys by article.
+    db.execute("CREATE INDEX article_keys_article ON article_keys(article_id)")
     # Space comes back after pruning: the database file shrinks by incremental vacuums. A new
     # database is made so (open_store); an older one is rebuilt once by the first prune's
     # VACUUM, which this flag asks for (a VACUUM cannot run inside this transaction).
@@ -293,7 +302,8 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m006_digests,
     _m007_mute,
     _m008_story_seen_at,
-    _m009_retention,
+    _m009_story_summaries,
+    _m010_retention,
 )
 
 

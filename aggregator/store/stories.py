@@ -187,6 +187,16 @@ class StoryStore(StoreBase):
             [min(a, b), max(a, b)],
         )
 
+    def made_by_user(self, story_id: int) -> bool:
+        """Whether the user put every article of the story there (a story a split made)."""
+        row = self._one(
+            """SELECT COUNT(*) AS articles,
+                      SUM(placed_by = 'user' AND placed_in = story_id) AS placed
+               FROM story_articles WHERE story_id = ?""",
+            [story_id],
+        )
+        return bool(row and row["articles"] and row["articles"] == row["placed"])
+
     def stories_apart(self) -> list[tuple[int, int]]:
         """Every pair of stories the user split apart."""
         return [(r["story_a"], r["story_b"]) for r in self._rows("SELECT * FROM stories_apart")]

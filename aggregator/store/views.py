@@ -13,6 +13,7 @@ from ..errors import NotFoundError
 from ..models import ArticleView, Duplicate, Highlight, StoryFigures, StoryRecord
 from .base import FEED_NAME, as_dt, storage_error, ts
 from .stories import StoryStore
+from .summaries import read_summary
 
 __all__ = ["BrowsingStore"]
 
@@ -152,6 +153,7 @@ class BrowsingStore(StoryStore):
             terms=tuple(json.loads(row["terms"])),
             articles=articles,
             unread=unread,
+            summary=read_summary(row["summary"]),
         )
 
     def article_views(self, article_ids: Sequence[int]) -> list[ArticleView]:
