@@ -190,6 +190,8 @@ class Run:
         figures = {
             "size_mb": size_of(store) / 1e6,
             "articles": store.db.execute("SELECT COUNT(*) FROM articles").fetchone()[0],
+            "stories": store.db.execute("SELECT COUNT(*) FROM stories").fetchone()[0],
+            "largest": store.db.execute("SELECT MAX(size) FROM stories").fetchone()[0] or 0,
             "poll_s": statistics.median(self.poll_seconds[-POLL_DAYS:]),
             "stories_s": median_time(
                 lambda: ranked_stories(
@@ -294,6 +296,8 @@ def report(
     columns = (
         ("size_mb", "size MB", "{:.1f}"),
         ("articles", "articles", "{:,}"),
+        ("stories", "stories", "{:,}"),
+        ("largest", "largest story", "{:,}"),
         ("poll_s", "poll s", "{:.2f}"),
         ("stories_s", "stories s", "{:.3f}"),
         ("search_s", "search s", "{:.4f}"),
@@ -318,7 +322,7 @@ def report(
     steady = [d for d in checkpoints if d >= args.keep]
     if len(steady) >= 2:
         print(f"\nfrom day {steady[0]} on (keep {args.keep}d), spread (max/min - 1):")
-        for key, title, _ in columns[:6]:
+        for key, title, _ in columns[:8]:
             values = [kept[d][key] for d in steady]
             print(f"  {title:<10} {max(values) / min(values) - 1:+.1%}")
     print(f"\nlongest prune lock over the run: {max(kept[d]['lock_s'] for d in checkpoints):.3f} s")
@@ -326,7 +330,7 @@ def report(
     if len(runs) > 1:
         last = checkpoints[-1]
         print(f"\nday {last}, keep {args.keep}d against keep all:")
-        for key, title, _ in columns[:6]:
+        for key, title, _ in columns[:8]:
             a, b = results[runs[0].name][last][key], results[runs[1].name][last][key]
             print(f"  {title:<10} {a:>12.3f} {b:>12.3f}  ratio {a / b:.2f}")
 

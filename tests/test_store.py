@@ -159,6 +159,30 @@ def test_a_merged_story_keeps_working_as_an_alias(tmp_path: Path) -> None:
     assert store.document_frequencies(["varnek"]) == {"varnek": 1}
 
 
+def test_a_migration_that_fails_leaves_the_database_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The migrations run in one transaction: a failure half-way (a crash, a full disk) leaves
+    no half-made schema behind, and the next open applies them all."""
+    from aggregator.store import schema
+
+    def broken(db: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(schema, "MIGRATIONS", (*MIGRATIONS[:5], broken))
+    path = tmp_path / "a.db"
+    with pytest.raises(StorageError, match="disk I/O error"):
+        open_store(path)
+    with sqlite3.connect(path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    assert "feeds" not in tables and "articles" not in tables
+    monkeypatch.undo()
+    store = open_store(path)
+    assert store.db.execute("SELECT COUNT(*) FROM _migrations").fetchone()[0] == len(MIGRATIONS)
+    store.close()
+
+
 def test_articles_stored_before_migration_5_get_headline_fingerprints(tmp_path: Path) -> None:
     from aggregator.dedupe import headline_keys
 

@@ -267,7 +267,6 @@ def _m009_story_summaries(db: sqlite_utils.Database) -> None:
 
 
 def _m010_retention(db: sqlite_utils.Database) -> None:
-    # One statement at a time: executescript would commit the migration's transaction first.
     # Saved articles are never pruned (database.keep); when the user saved it.
     db.execute("ALTER TABLE articles ADD COLUMN saved_at TEXT")
     # What a feed carried whose article was pruned while the feed still had the item: its
