@@ -55,9 +55,14 @@ from functools import cache
 from .config import ClusteringConfig
 from .models import ClusterDoc, StoredStory, StoryPlacement
 
-__all__ = ["StoryClusterer", "reach"]
+__all__ = ["STORY_MEMORY", "StoryClusterer", "reach"]
 
 Vector = dict[str, float]
+
+# A story is matched, headlined and summarised on its latest this many articles: what it is
+# about now. A story that runs for months (a war, a season) then costs a poll what a story of
+# a few days does; no story of the labelled sets comes near it.
+STORY_MEMORY = 500
 
 # How many shared terms a placement records.
 _SHARED_TERMS = 5

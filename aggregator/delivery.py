@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from .config import Config, EmailConfig, mail_address
 from .digest import PRINTED, choose_entries, digest_window, split_entries, subject_line
 from .errors import ConfigError, DeliveryError
-from .listing import get_story, ranked_stories
+from .listing import ranked_stories, stories_for_links
 from .models import Delivery, DeliveryOutcome, Digest, DigestEntry
 from .options import ALL_TIME, cutoff
 from .render import plural
@@ -72,8 +72,12 @@ def build_digest(
     )
     full, more = split_entries(
         [
-            DigestEntry(get_story(store, e.story.id, now=now, recent=recent), e.earlier_sources)
-            for e in chosen
+            DigestEntry(story, e.earlier_sources)
+            for story, e in zip(
+                stories_for_links(store, [e.story.id for e in chosen], now=now, recent=recent),
+                chosen,
+                strict=True,
+            )
         ],
         settings.limit if limit is None else limit,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from .config import ClusteringConfig, Config
 from .models import FeedState, FeedView, StoryView
@@ -21,6 +22,7 @@ __all__ = [
     "feed_views",
     "get_story",
     "ranked_stories",
+    "stories_for_links",
     "unknown_filters",
 ]
 
@@ -36,7 +38,7 @@ def ranked_stories(
     limit: int,
     now: datetime | None = None,
     recent: timedelta = DEFAULT_RECENT,
-    with_articles: bool = True,
+    with_articles: bool | Literal["outlets"] = True,
     unread: bool = False,
     feeds: Sequence[str] = (),
     tags: Sequence[str] = (),
@@ -64,6 +66,17 @@ def ranked_stories(
     return [
         story_view(story, now, recent)
         for story in store.story_records(chosen, with_articles=with_articles)
+    ]
+
+
+def stories_for_links(
+    store: Store, story_ids: Sequence[int], *, now: datetime, recent: timedelta = DEFAULT_RECENT
+) -> list[StoryView]:
+    """These stories, each with only its outlets' first articles with a web link: what a
+    digest shows of a story (its links), read in the same time for a story of any size."""
+    return [
+        story_view(story, now, recent)
+        for story in store.story_records(story_ids, with_articles="outlets")
     ]
 
 

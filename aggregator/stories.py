@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from .cluster import StoryClusterer, reach
+from .cluster import STORY_MEMORY, StoryClusterer, reach
 from .config import Config, MuteConfig
 from .errors import CorrectionError
 from .listing import get_story
@@ -74,7 +74,7 @@ def cluster_pending(store: Store, config: Config, *, now: datetime) -> int:
         if not pending:
             return 0
         start = max(pending[0].published, pending[-1].published - CATCH_UP)
-        active = store.active(since=start - reach(config.clustering))
+        active = store.active(since=start - reach(config.clustering), latest=STORY_MEMORY)
         clusterer = _clusterer(store, config, [*pending, *active], apart=store.stories_apart())
         clusterer.load(active)
         placed = [clusterer.add(doc) for doc in pending]
@@ -96,7 +96,7 @@ def cluster_pending(store: Store, config: Config, *, now: datetime) -> int:
             now=now,
         )
         changed = [ids.get(story.id, story.id) for story in summaries]
-        store.save_summaries(story_summaries(store.summary_sources(changed)))
+        store.save_summaries(story_summaries(store.summary_sources(changed, latest=STORY_MEMORY)))
     return len(summaries)
 
 
@@ -107,7 +107,7 @@ def summarise(store: Store, config: Config, story_ids: Iterable[int], now: datet
     clusterer = _clusterer(store, config, docs)
     clusterer.load(docs)
     store.refresh_stories([clusterer.summary(i) for i in ids if i in clusterer.stories], now)
-    store.save_summaries(story_summaries(store.summary_sources(ids)))
+    store.save_summaries(story_summaries(store.summary_sources(ids, latest=STORY_MEMORY)))
 
 
 def _clusterer(

@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 import aggregator.store
-from aggregator.listing import due_feeds, feed_views, get_story, ranked_stories
+from aggregator.listing import (
+    due_feeds,
+    feed_views,
+    get_story,
+    ranked_stories,
+    stories_for_links,
+)
 from aggregator.models import (
     FeedHealth,
     FeedRecord,
@@ -22,6 +28,7 @@ from aggregator.models import (
     StoryView,
 )
 from aggregator.ranking import story_view
+from aggregator.render import story_links
 from aggregator.schedule import due, feed_views_of
 
 from .stored import HOUR, NOW, article, cluster, feed_id, new_store, save
@@ -165,6 +172,48 @@ def test_listing_reads_the_store_then_ranks_and_judges(tmp_path: Path) -> None:
     assert [v.url for v in feed_views(store, NOW)] == [a, b]
     assert due_feeds(store, NOW) == []  # each was fetched at NOW, due an hour later
     assert [f.url for f in due_feeds(store, NOW + HOUR)] == [a, b]
+
+
+def test_a_digest_reads_each_outlets_first_web_link_and_picks_the_links_of_the_whole_story(
+    tmp_path: Path,
+) -> None:
+    """stories_for_links reads only each outlet's first article with a web link; the links a
+    digest picks from it are those it would pick from every article of the story."""
+    feeds = [f"https://{n}.example/feed" for n in "abc"]
+    store = new_store(tmp_path, *feeds)
+    ids: list[int] = []
+    for n, (feed, url) in enumerate(
+        [
+            (0, None),  # no link: the outlet's next article gives it
+            (0, "javascript:alert(1)"),
+            (1, "https://b.example/1"),
+            (0, "HTTPS://a.example/2"),
+            (1, "https://b.example/2"),
+            (2, "http://c.example/1"),
+            (2, "https://c.example/2"),
+        ]
+    ):
+        ids += save(
+            store,
+            feed_id(store, feeds[feed]),
+            [article(f"Harbour strike {n}", url=url, published=NOW - (10 - n) * HOUR)],
+        )
+    (story,) = cluster(store, ids)
+    whole = get_story(store, story, now=NOW)
+    (light,) = stories_for_links(store, [story], now=NOW)
+    assert [a.url for a in light.articles] == [
+        "https://b.example/1",
+        "HTTPS://a.example/2",
+        "http://c.example/1",
+    ]
+    for limit in range(1, 5):
+        assert story_links(light, limit) == story_links(whole, limit)
+    assert (light.size, light.sources, light.unread, light.status) == (
+        whole.size,
+        whole.sources,
+        whole.unread,
+        whole.status,
+    )
 
 
 DECISIONS = {"rank", "story_status", "story_view", "feed_health", "duplicate_feeds", "due"}

@@ -34,7 +34,10 @@ def test_unclustered_then_clustered_documents(tmp_path: Path) -> None:
     }
     assert [d.key for d in store.story_docs([second, first])] == ids[:3]  # in time order
     # Open to new articles: stories last seen at or after the time given.
-    assert {d.story for d in store.active(NOW + 2 * HOUR)} == {second}
+    assert {d.story for d in store.active(NOW + 2 * HOUR, latest=10)} == {second}
+    # Each story's latest articles only, in time order: a long story costs no more.
+    assert [d.key for d in store.active(NOW, latest=10)] == ids[:3]
+    assert [d.key for d in store.active(NOW, latest=1)] == [ids[1], ids[2]]
 
 
 def test_save_clustering_counts_documents_and_term_frequencies(tmp_path: Path) -> None:

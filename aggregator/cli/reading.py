@@ -78,6 +78,7 @@ def stories(
             min_size=min_size,
             limit=limit,
             recent=app.config.clustering.quiet_after,
+            with_articles=as_json,  # the table shows a story's figures, not its articles
             unread=unread,
             feeds=feeds,
             tags=tags,

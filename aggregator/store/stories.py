@@ -64,19 +64,25 @@ class StoryStore(StoreBase):
         )
         return [_doc(r) for r in rows]
 
-    def active(self, since: datetime) -> list[ClusterDoc]:
-        """Articles of stories still open to new articles: last seen at or after ``since``."""
+    def active(self, since: datetime, *, latest: int) -> list[ClusterDoc]:
+        """Articles of stories still open to new articles (last seen at or after ``since``):
+        each story's ``latest`` articles, so a story that runs for months costs a poll no
+        more than one of a few days."""
         rows = self._rows(
-            f"""SELECT {_DOC_COLUMNS}, sa.story_id
-                FROM stories s
-                -- CROSS JOIN keeps this order: from the few active stories to their articles
-                -- (left to itself, SQLite walks every article by date).
-                CROSS JOIN story_articles sa ON sa.story_id = s.id
-                CROSS JOIN articles a ON a.id = sa.article_id
+            f"""SELECT {_DOC_COLUMNS}, chosen.story_id FROM (
+                  SELECT sa.story_id, sa.article_id, ROW_NUMBER() OVER (
+                    PARTITION BY sa.story_id ORDER BY a.published DESC, a.id DESC) AS nth
+                  FROM stories s
+                  -- CROSS JOIN keeps this order: from the few active stories to their
+                  -- articles (left to itself, SQLite walks every article by date).
+                  CROSS JOIN story_articles sa ON sa.story_id = s.id
+                  CROSS JOIN articles a ON a.id = sa.article_id
+                  WHERE s.last_seen >= ?) chosen
+                CROSS JOIN articles a ON a.id = chosen.article_id
                 JOIN feeds f ON f.id = a.feed_id
-                WHERE s.last_seen >= ?
+                WHERE chosen.nth <= ?
                 ORDER BY a.published, a.id""",
-            [ts(since)],
+            [ts(since), latest],
         )
         return [_doc(r) for r in rows]
 

@@ -15,24 +15,30 @@ __all__ = ["SummaryStore", "read_summary"]
 class SummaryStore(StoreBase):
     """The text a summary is chosen from, and the summary chosen (``stories.summary``)."""
 
-    def summary_sources(self, story_ids: Iterable[int]) -> dict[int, list[SummarySource]]:
-        """Each story's articles that are not muted and have a summary, in time order."""
+    def summary_sources(
+        self, story_ids: Iterable[int], *, latest: int
+    ) -> dict[int, list[SummarySource]]:
+        """Each story's latest ``latest`` articles that are not muted and have a summary, in
+        time order."""
         ids = list(dict.fromkeys(story_ids))
         found: dict[int, list[SummarySource]] = defaultdict(list)
         rows = self._rows_in(
-            f"""SELECT sa.story_id, a.id, a.title, a.summary, a.published, {FEED_NAME} AS feed
-                FROM story_articles sa JOIN articles a ON a.id = sa.article_id
-                JOIN feeds f ON f.id = a.feed_id
-                WHERE sa.story_id IN ({{marks}}) AND a.muted = 0
-                ORDER BY a.published, a.id""",
+            f"""SELECT * FROM (
+                  SELECT sa.story_id, a.id, a.title, a.summary, a.published,
+                         {FEED_NAME} AS feed, ROW_NUMBER() OVER (
+                           PARTITION BY sa.story_id ORDER BY a.published DESC, a.id DESC) AS nth
+                  FROM story_articles sa JOIN articles a ON a.id = sa.article_id
+                  JOIN feeds f ON f.id = a.feed_id
+                  WHERE sa.story_id IN ({{marks}}) AND a.muted = 0 AND a.summary != '')
+                WHERE nth <= {int(latest)}
+                ORDER BY published, id""",
             ids,
         )
         for r in rows:
-            if r["summary"]:
-                published = as_dt(r["published"])
-                found[r["story_id"]].append(
-                    SummarySource(r["id"], r["feed"], r["title"], r["summary"], published)
-                )
+            published = as_dt(r["published"])
+            found[r["story_id"]].append(
+                SummarySource(r["id"], r["feed"], r["title"], r["summary"], published)
+            )
         return {story_id: found.get(story_id, []) for story_id in ids}
 
     def save_summaries(self, summaries: Mapping[int, Sequence[SummarySentence]]) -> None:

@@ -7,7 +7,7 @@ import re
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import NotFoundError
 from ..models import ArticleView, Duplicate, Highlight, StoryFigures, StoryRecord
@@ -96,9 +96,11 @@ class BrowsingStore(StoryStore):
         return {r["story_id"]: r["n"] for r in rows}
 
     def story_records(
-        self, story_ids: Sequence[int], *, with_articles: bool = True
+        self, story_ids: Sequence[int], *, with_articles: bool | Literal["outlets"] = True
     ) -> list[StoryRecord]:
-        """These stories, in this order; each with its articles when ``with_articles``."""
+        """These stories, in this order; each with its articles when ``with_articles``, or
+        with ``"outlets"`` only each outlet's first article with a web link (what a digest's
+        links are chosen from: a story of thousands of articles reads a few)."""
         rows = {
             r["id"]: r
             for r in self._rows_in("SELECT * FROM stories WHERE id IN ({marks})", story_ids)
@@ -112,7 +114,9 @@ class BrowsingStore(StoryStore):
         assert row is not None
         return self._story_record(row, with_articles=True)
 
-    def _story_record(self, row: dict[str, Any], *, with_articles: bool) -> StoryRecord:
+    def _story_record(
+        self, row: dict[str, Any], *, with_articles: bool | Literal["outlets"]
+    ) -> StoryRecord:
         sources = [
             r["name"]
             for r in self._rows(
@@ -125,7 +129,21 @@ class BrowsingStore(StoryStore):
             )
         ]
         articles: tuple[ArticleView, ...] = ()
-        if with_articles:
+        if with_articles == "outlets":
+            articles = tuple(
+                self._article_views(
+                    """a.id IN (SELECT id FROM (
+                         SELECT a.id, ROW_NUMBER() OVER (
+                           PARTITION BY a.feed_id ORDER BY a.published, a.id) AS nth
+                         FROM story_articles sa JOIN articles a ON a.id = sa.article_id
+                         WHERE sa.story_id = :story AND a.muted = 0
+                           AND (a.url LIKE 'http://%' OR a.url LIKE 'https://%'))
+                       WHERE nth = 1)""",
+                    {"story": row["id"]},
+                    order="a.published, a.id",
+                )
+            )
+        elif with_articles:
             articles = tuple(
                 self._article_views(
                     "sa.story_id = :story AND a.muted = 0",
@@ -133,7 +151,7 @@ class BrowsingStore(StoryStore):
                     order="a.published, a.id",
                 )
             )
-        if with_articles:  # the articles say it: no query for it
+        if with_articles is True:  # the articles say it: no query for it
             unread = sum(not a.read for a in articles)
         else:
             count = self._one(
