@@ -99,10 +99,11 @@ def prune(store: Store, keep: timedelta, now: datetime, *, dry_run: bool = False
         longest = max(longest, seconds)
         if not left:
             break
-    freed, vacuum_lock = _give_back_space(store)
+    # The search index is merged first, so the pages the merge frees go back with the rest.
     _, optimized_at = store.last_prune()
     optimize = articles > 0 and (optimized_at is None or now - optimized_at >= OPTIMIZE_EVERY)
     merge_lock = _merge_search_index(store) if optimize else 0.0
+    freed, vacuum_lock = _give_back_space(store)
     store.pruned(now, optimized=optimize)
     report = PruneReport(
         cutoff=cutoff,

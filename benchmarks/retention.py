@@ -201,6 +201,7 @@ class Run:
                     limit=20,
                     now=now,
                     recent=config.clustering.quiet_after,
+                    with_articles=False,  # as `aggregator stories` reads them for its table
                 )
             ),
             "search_s": median_time(lambda: [store.search(word, limit=50) for word in SEARCHES])
