@@ -56,8 +56,8 @@ def prune(app: App, dry_run: bool, keep: timedelta | None, as_json: bool) -> Non
     if keep is None:
         app.say("database.keep is all: nothing is pruned")
         return
-    if dry_run:  # reads only: no lock
-        with app.store() as store:
+    if dry_run:  # reads only: no lock, and a read-only database will do
+        with app.store(read_only=True) as store:
             report = run_prune(store, keep, now(), dry_run=True)
     else:
         with app.run_lock(), app.store() as store:
@@ -82,7 +82,7 @@ def stats(app: App, as_json: bool) -> None:
     from aggregator.render import render_stats
     from aggregator.retention import database_stats
 
-    with app.store() as store:
+    with app.store(read_only=True) as store:
         found = database_stats(store, app.config.keep, now())
     if as_json:
         print_json(found.to_json())

@@ -53,7 +53,7 @@ def open_store(path: Path, *, read_only: bool = False) -> Store:
             raise StorageError(
                 f"{path}: the database or its folder is read-only, and this command writes; "
                 "commands that only read (stories, story, articles, search, feeds list, "
-                "digest --dry-run) work"
+                "digest --dry-run, db stats, db prune --dry-run) work"
             )
         if ro:
             conn = _connect_read_only(path)
