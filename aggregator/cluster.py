@@ -222,8 +222,12 @@ class StoryClusterer:
 
     # -- loading and adding --
 
-    def load(self, docs: Iterable[ClusterDoc]) -> None:
-        """Take in the articles of active stories (already counted in the frequencies)."""
+    def load(self, docs: Iterable[ClusterDoc], began: Mapping[int, datetime] | None = None) -> None:
+        """Take in the articles of active stories (already counted in the frequencies).
+
+        ``began``: when each story began, for those loaded without their earliest articles
+        (the store loads a story's latest STORY_MEMORY), so that ``max_span`` counts from it.
+        """
         for doc in docs:
             if doc.story is None:
                 continue
@@ -233,6 +237,9 @@ class StoryClusterer:
                 story = self._begin(doc.story, doc)
             story.add(doc, vector)
             self._index_terms(story.key, vector)
+        for key, first in (began or {}).items():
+            if key in self.stories:
+                self.stories[key].first = min(self.stories[key].first, first)
 
     def add(self, doc: ClusterDoc) -> StoryPlacement:
         """Place one new article: join the best active story, or begin one.
@@ -297,7 +304,7 @@ class StoryClusterer:
         for term, weight in vector.items():
             for key in self._index.get(term, ()):
                 dots[key] += weight * self.stories[key].centroid[term]
-        window = self._reach
+        window, max_span = self._reach, self.config.max_span
         half_life = self.config.half_life.total_seconds()
         scores: dict[int, float] = {}
         threshold = self.config.threshold
@@ -306,7 +313,7 @@ class StoryClusterer:
             if dot < threshold * story.norm:  # damping only lowers a score: it cannot reach
                 continue
             gap = max(doc.published - story.last, story.first - doc.published, timedelta(0))
-            if gap > window or not story.norm:
+            if gap > window or not story.norm or doc.published - story.first > max_span:
                 continue
             score = dot / story.norm * 0.5 ** (gap.total_seconds() / half_life)
             if score >= threshold and self._coherent(key, vector):

@@ -85,6 +85,7 @@ class ClusteringConfig:
     merge_threshold: float = 0.20  # what one article needs to each of two stories to merge them
     half_life: timedelta = timedelta(hours=2)  # a quiet story's similarity halves this often
     window: timedelta = timedelta(hours=36)  # a story takes new articles this long after its last
+    max_span: timedelta = timedelta(days=7)  # and none this long after its first
     title_weight: float = 2.0  # how much more a title term counts than a summary term
     summary_chars: int = 400  # how much of the summary takes part
     terms: int = 6  # key terms shown for a story
@@ -710,6 +711,7 @@ def _check_values(
         ),
         (clustering.half_life > timedelta(0), "clustering.half_life: must be positive"),
         (clustering.window > timedelta(0), "clustering.window: must be positive"),
+        (clustering.max_span >= timedelta(days=1), "clustering.max_span: must be a day or more"),
         (clustering.title_weight > 0, "clustering.title_weight: must be positive"),
         (clustering.summary_chars >= 0, "clustering.summary_chars: must be 0 or more"),
         (clustering.terms >= 1, "clustering.terms: must be at least 1"),

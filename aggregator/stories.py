@@ -74,9 +74,14 @@ def cluster_pending(store: Store, config: Config, *, now: datetime) -> int:
         if not pending:
             return 0
         start = max(pending[0].published, pending[-1].published - CATCH_UP)
-        active = store.active(since=start - reach(config.clustering), latest=STORY_MEMORY)
+        settings = config.clustering
+        active = store.active(
+            since=start - reach(settings),
+            latest=STORY_MEMORY,
+            began_since=pending[0].published - settings.max_span,
+        )
         clusterer = _clusterer(store, config, [*pending, *active], apart=store.stories_apart())
-        clusterer.load(active)
+        clusterer.load(active, began=store.stories_began({d.story for d in active if d.story}))
         placed = [clusterer.add(doc) for doc in pending]
         # Stories merged later in the run take along the articles placed in them earlier.
         placements = [clusterer.placement(p) for p in placed]

@@ -54,6 +54,26 @@ def test_nothing_joins_a_story_past_the_window() -> None:
     assert c.add(doc(2, "Quillon launches Aero 7 phone", 120)).new_story
 
 
+def test_a_story_takes_nothing_once_max_span_after_its_first_article() -> None:
+    """Coverage that goes on for longer than max_span begins a new story, however close and
+    however steady: a story is an event, not a topic that runs for months."""
+    config = replace(CONFIG, max_span=timedelta(days=1))
+    c = StoryClusterer(config)
+    title = "Quillon launches Aero 7 phone"
+    first = c.add(doc(1, title))
+    placed = [c.add(doc(n, title, n * 120)) for n in range(2, 14)]  # every two hours
+    assert all(p.story == first.story for p in placed[:-1])  # up to 24 h after the first
+    assert placed[-1].new_story  # 26 h after it
+
+    # Loaded with only its latest articles, a story still counts from when it began.
+    loaded = StoryClusterer(config)
+    loaded.load([doc(20, title, 23 * 60, story=7)], began={7: T0})
+    assert loaded.add(doc(21, title, 25 * 60)).new_story
+    fresh = StoryClusterer(config)
+    fresh.load([doc(20, title, 23 * 60, story=7)])
+    assert fresh.add(doc(21, title, 25 * 60)).story == 7
+
+
 def test_converging_stories_merge_into_the_older() -> None:
     c = StoryClusterer(CONFIG)
     truce = c.add(doc(1, "Varnek and Deslin agree ceasefire"))

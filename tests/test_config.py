@@ -174,6 +174,7 @@ BAD_VALUES = [
     ("clustering:\n  threshold: 0\n", "clustering.threshold"),
     ("clustering:\n  threshold: yes\n", "clustering.threshold"),
     ("clustering:\n  window: 0\n", "clustering.window"),
+    ("clustering:\n  max_span: 12h\n", "clustering.max_span"),
     ("digest:\n  format: pdf\n", "digest.format"),
     ("digest:\n  links: 0\n", "digest.links"),
     ("digest:\n  min_size: 0\n", "digest.min_size"),

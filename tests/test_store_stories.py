@@ -38,6 +38,9 @@ def test_unclustered_then_clustered_documents(tmp_path: Path) -> None:
     # Each story's latest articles only, in time order: a long story costs no more.
     assert [d.key for d in store.active(NOW, latest=10)] == ids[:3]
     assert [d.key for d in store.active(NOW, latest=1)] == [ids[1], ids[2]]
+    # Stories begun before began_since are past their span: not loaded.
+    assert {d.story for d in store.active(NOW, latest=10, began_since=NOW + HOUR)} == {second}
+    assert store.stories_began([first, second]) == {first: NOW, second: NOW + 2 * HOUR}
 
 
 def test_save_clustering_counts_documents_and_term_frequencies(tmp_path: Path) -> None:

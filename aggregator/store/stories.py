@@ -64,10 +64,12 @@ class StoryStore(StoreBase):
         )
         return [_doc(r) for r in rows]
 
-    def active(self, since: datetime, *, latest: int) -> list[ClusterDoc]:
-        """Articles of stories still open to new articles (last seen at or after ``since``):
-        each story's ``latest`` articles, so a story that runs for months costs a poll no
-        more than one of a few days."""
+    def active(
+        self, since: datetime, *, latest: int, began_since: datetime | None = None
+    ) -> list[ClusterDoc]:
+        """Articles of stories still open to new articles (last seen at or after ``since``,
+        and begun at or after ``began_since``): each story's ``latest`` articles, so that a
+        long story costs a poll no more than a short one."""
         rows = self._rows(
             f"""SELECT {_DOC_COLUMNS}, chosen.story_id FROM (
                   SELECT sa.story_id, sa.article_id, ROW_NUMBER() OVER (
@@ -77,14 +79,19 @@ class StoryStore(StoreBase):
                   -- articles (left to itself, SQLite walks every article by date).
                   CROSS JOIN story_articles sa ON sa.story_id = s.id
                   CROSS JOIN articles a ON a.id = sa.article_id
-                  WHERE s.last_seen >= ?) chosen
+                  WHERE s.last_seen >= ? AND s.first_seen >= ?) chosen
                 CROSS JOIN articles a ON a.id = chosen.article_id
                 JOIN feeds f ON f.id = a.feed_id
                 WHERE chosen.nth <= ?
                 ORDER BY a.published, a.id""",
-            [ts(since), latest],
+            [ts(since), ts(began_since) if began_since else "", latest],
         )
         return [_doc(r) for r in rows]
+
+    def stories_began(self, story_ids: Iterable[int]) -> dict[int, datetime]:
+        """When each of these stories began: its earliest article."""
+        rows = self._rows_in("SELECT id, first_seen FROM stories WHERE id IN ({marks})", story_ids)
+        return {r["id"]: as_dt(r["first_seen"]) for r in rows}
 
     def save_clustering(
         self,
