@@ -19,9 +19,10 @@ Method, and why:
   ``half_life`` since the story's latest article. News stories rise and fade within hours, so a
   headline that shares only generic words ("market", "app", "review") with a story that went
   quiet hours ago is not part of it, while a story that keeps receiving articles stays fully
-  reachable for as long as it lasts. A story takes nothing more once it has been quiet for
-  ``reach``: ``window``, or sooner the time damping takes to push even a perfect match (cosine
-  1) below ``threshold`` (6 h with the defaults). Only stories within reach are loaded.
+  reachable for as long as it lasts, up to ``max_span`` after its first article (7 days: an
+  event, not a topic that runs for months). A story takes nothing more once it has been quiet
+  for ``reach``: ``window``, or sooner the time damping takes to push even a perfect match
+  (cosine 1) below ``threshold`` (6 h with the defaults). Only stories within reach are loaded.
 - Cosine alone lets one shared word carry a short headline into a story ("Monday", "review",
   "Bell"). So a story is a candidate only when it shares two or more words with the article
   (numbers do not count). Not even a word the story is about suffices alone: "Mac" in a story
