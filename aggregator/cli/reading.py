@@ -369,12 +369,17 @@ def unread(app: App, ids: tuple[tuple[bool, int], ...], articles: bool) -> None:
     _mark(app, ids, articles=articles, read=False)
 
 
+def _split_ids(ids: tuple[tuple[bool, int], ...], *, articles: bool) -> tuple[list[int], list[int]]:
+    """The story ids and the article ids among ``ids`` (all articles with --article)."""
+    stories = [n for article, n in ids if not (article or articles)]
+    return stories, [n for article, n in ids if article or articles]
+
+
 def _mark(app: App, ids: tuple[tuple[bool, int], ...], *, articles: bool, read: bool) -> None:
     from aggregator.reading import mark
     from aggregator.render import plural
 
-    stories = [n for article, n in ids if not (article or articles)]
-    chosen = [n for article, n in ids if article or articles]
+    stories, chosen = _split_ids(ids, articles=articles)
     with app.store() as store, store.transaction():
         changed = mark(store, stories, articles=False, read=read) if stories else 0
         changed += mark(store, chosen, articles=True, read=read) if chosen else 0
@@ -416,8 +421,7 @@ def _save(app: App, ids: tuple[tuple[bool, int], ...], *, articles: bool, saved:
     from aggregator.reading import save
     from aggregator.render import plural
 
-    stories = [n for article, n in ids if not (article or articles)]
-    chosen = [n for article, n in ids if article or articles]
+    stories, chosen = _split_ids(ids, articles=articles)
     moment = now()
     with app.store() as store, store.transaction():
         changed = save(store, stories, articles=False, saved=saved, now=moment) if stories else 0
