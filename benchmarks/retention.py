@@ -25,7 +25,7 @@ wall time of a poll (the median of the last seven days' polls, each of which pru
 three), and for the pruned one the longest write-lock a prune held since the
 last checkpoint, and the resurrected items: stored again with a guid stored before (must be 0).
 
-    python benchmarks/retention.py                       # the full run (about 90 minutes here)
+    python benchmarks/retention.py                       # the full run (about 40 minutes here)
     python benchmarks/retention.py --days 20 --items-per-day 1000 --checkpoints 5,10,15,20
 """
 
