@@ -252,6 +252,7 @@ class PruneReport:
     seen_records: int = 0  # items still in their feeds, remembered so they are not stored again
     batches: int = 0
     longest_lock: float = 0.0  # seconds: the longest that one write transaction held the lock
+    seconds: float = 0.0  # the whole prune, batches, recount, merge and vacuum
     freed_bytes: int = 0  # given back to the file system by the incremental vacuum
     dry_run: bool = False
 
@@ -263,6 +264,7 @@ class PruneReport:
             "seen_records": self.seen_records,
             "batches": self.batches,
             "longest_lock_seconds": round(self.longest_lock, 4),
+            "seconds": round(self.seconds, 3),
             "freed_bytes": self.freed_bytes,
             "dry_run": self.dry_run,
         }

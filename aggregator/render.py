@@ -584,7 +584,8 @@ def render_prune(report: PruneReport) -> str:
         text += (
             f"; {plural(report.seen_records, 'item')} still in their feeds remembered; "
             f"{size_text(report.freed_bytes)} given back; longest lock "
-            f"{report.longest_lock:.2f} s over {plural(report.batches, 'batch')}"
+            f"{report.longest_lock:.2f} s over {plural(report.batches, 'batch')}, "
+            f"{report.seconds:.1f} s in all"
         )
     return text
 

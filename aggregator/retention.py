@@ -11,6 +11,7 @@ index is merged into one segment, in steps too. `poll` and `run` prune at most o
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -81,6 +82,7 @@ def prune(store: Store, keep: timedelta, now: datetime, *, dry_run: bool = False
     if dry_run:
         articles, stories = store.prune_preview(cutoff)
         return PruneReport(cutoff=cutoff, articles=articles, stories=stories, dry_run=True)
+    started = time.perf_counter()
     articles = stories = seen = batches = 0
     longest = 0.0
     size = FIRST_BATCH
@@ -112,6 +114,7 @@ def prune(store: Store, keep: timedelta, now: datetime, *, dry_run: bool = False
         seen_records=seen,
         batches=batches,
         longest_lock=max(longest, vacuum_lock, merge_lock),
+        seconds=time.perf_counter() - started,
         freed_bytes=freed,
     )
     log.info(

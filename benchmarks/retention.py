@@ -166,6 +166,7 @@ class Run:
     resurrected: int = 0
     longest_lock: float = 0.0
     poll_seconds: list[float] = dataclasses.field(default_factory=list)
+    prune_seconds: list[float] = dataclasses.field(default_factory=list)
     pruned: int = 0
     guids: set[str] = dataclasses.field(default_factory=set)
 
@@ -173,6 +174,7 @@ class Run:
         started = time.perf_counter()
         report = poll(self.config, self.store, now=now, all_feeds=True)
         self.poll_seconds.append(time.perf_counter() - started)
+        self.prune_seconds.append(report.pruned.seconds if report.pruned else 0.0)
         if report.pruned is not None:
             self.longest_lock = max(self.longest_lock, report.pruned.longest_lock)
             self.pruned += report.pruned.articles
@@ -193,6 +195,14 @@ class Run:
             "stories": store.db.execute("SELECT COUNT(*) FROM stories").fetchone()[0],
             "largest": store.db.execute("SELECT MAX(size) FROM stories").fetchone()[0] or 0,
             "poll_s": statistics.median(self.poll_seconds[-POLL_DAYS:]),
+            # Of which the day's prune (from day keep + 1): a poll's own work is the rest.
+            "prune_s": statistics.median(self.prune_seconds[-POLL_DAYS:]),
+            "unpruned_poll_s": statistics.median(
+                p - q
+                for p, q in zip(
+                    self.poll_seconds[-POLL_DAYS:], self.prune_seconds[-POLL_DAYS:], strict=True
+                )
+            ),
             "stories_s": median_time(
                 lambda: ranked_stories(
                     store,
@@ -300,6 +310,8 @@ def report(
         ("stories", "stories", "{:,}"),
         ("largest", "largest story", "{:,}"),
         ("poll_s", "poll s", "{:.2f}"),
+        ("prune_s", "of it prune s", "{:.2f}"),
+        ("unpruned_poll_s", "poll-prune s", "{:.2f}"),
         ("stories_s", "stories s", "{:.3f}"),
         ("search_s", "search s", "{:.4f}"),
         ("digest_s", "digest s", "{:.3f}"),
@@ -323,17 +335,19 @@ def report(
     steady = [d for d in checkpoints if d >= args.keep]
     if len(steady) >= 2:
         print(f"\nfrom day {steady[0]} on (keep {args.keep}d), spread (max/min - 1):")
-        for key, title, _ in columns[:8]:
+        for key, title, _ in columns[:10]:
             values = [kept[d][key] for d in steady]
-            print(f"  {title:<10} {max(values) / min(values) - 1:+.1%}")
+            if min(values) > 0:  # no prune yet on the first of them
+                print(f"  {title:<10} {max(values) / min(values) - 1:+.1%}")
     print(f"\nlongest prune lock over the run: {max(kept[d]['lock_s'] for d in checkpoints):.3f} s")
     print(f"resurrected items: {runs[0].resurrected}; pruned in all: {runs[0].pruned:,}")
     if len(runs) > 1:
         last = checkpoints[-1]
         print(f"\nday {last}, keep {args.keep}d against keep all:")
-        for key, title, _ in columns[:8]:
+        for key, title, _ in columns[:10]:
             a, b = results[runs[0].name][last][key], results[runs[1].name][last][key]
-            print(f"  {title:<10} {a:>12.3f} {b:>12.3f}  ratio {a / b:.2f}")
+            if b:  # keep all never prunes
+                print(f"  {title:<10} {a:>12.3f} {b:>12.3f}  ratio {a / b:.2f}")
 
 
 if __name__ == "__main__":
