@@ -435,7 +435,9 @@ def test_db_prune_dry_run_changes_nothing_and_says_what_it_would_remove(tmp_path
     assert "and 2 stories left without articles (dry run: nothing changed)" in result.output
     assert list(sqlite3.connect(db).iterdump()) == dump
     result = CliRunner().invoke(cli, ["--config", str(config), "db", "prune", "--json"])
-    assert json.loads(result.output)["articles"] == 6
+    report = json.loads(result.output)
+    assert report["articles"] == 6 and report["dry_run"] is False
+    assert report["seconds"] >= report["longest_lock_seconds"] > 0
     assert len(list(sqlite3.connect(db).execute("SELECT id FROM articles"))) == 3
 
 
