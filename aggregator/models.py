@@ -264,7 +264,7 @@ class PruneReport:
             "seen_records": self.seen_records,
             "batches": self.batches,
             "longest_lock_seconds": round(self.longest_lock, 4),
-            "seconds": round(self.seconds, 3),
+            "seconds": round(self.seconds, 4),
             "freed_bytes": self.freed_bytes,
             "dry_run": self.dry_run,
         }
