@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 from .config import ClusteringConfig, Config
 from .models import FeedState, FeedView, StoryView
@@ -38,7 +37,7 @@ def ranked_stories(
     limit: int,
     now: datetime | None = None,
     recent: timedelta = DEFAULT_RECENT,
-    with_articles: bool | Literal["outlets"] = True,
+    with_articles: bool = True,
     unread: bool = False,
     feeds: Sequence[str] = (),
     tags: Sequence[str] = (),
