@@ -15,26 +15,37 @@ Method, and why:
   share with everything else.
 - An article joins the story it is most similar to, when that similarity reaches ``threshold``;
   otherwise it begins a new story. The similarity is the cosine with the story's centroid (the
-  sum of its members' vectors), damped by how long the story has been quiet: it halves every
-  ``half_life`` since the story's latest article. News stories rise and fade within hours, so a
-  headline that shares only generic words ("market", "app", "review") with a story that went
-  quiet hours ago is not part of it, while a story that keeps receiving articles stays fully
-  reachable for as long as it lasts, up to ``max_span`` after its first article (7 days: an
-  event, not a topic that runs for months). A story takes nothing more once it has been quiet
-  for ``reach``: ``window``, or sooner the time damping takes to push even a perfect match
-  (cosine 1) below ``threshold`` (6 h with the defaults). Only stories within reach are loaded.
+  sum of its members' vectors), less a cost for how long the story has been quiet: time is
+  evidence, not a wall. The cost grows by ``quiet_cost`` each time the quiet time doubles,
+  counted in hours (``quiet_cost × log2(1 + hours quiet)``: 0.08 after 1 h, 0.16 after 3 h, 0.27
+  after 9 h, 0.37 after 23 h with the defaults). So a headline that shares only generic words
+  ("market", "app", "review") with a story that went quiet hours ago does not join it, while a
+  close report on the same event the next morning still does. Subtracting, rather than
+  multiplying the cosine by a decay, keeps a long-quiet story within reach of strong evidence
+  only: a decay that lets a 20 h gap through lets weak matches through with it. A story takes
+  nothing once it has been quiet for ``window`` (a day), nor once ``max_span`` has passed since
+  its first article (7 days: an event, not a topic that runs for months); a story that keeps
+  receiving articles stays fully reachable. Only stories within reach are loaded.
 - Cosine alone lets one shared word carry a short headline into a story ("Monday", "review",
-  "Bell"). So a story is a candidate only when it shares two or more words with the article
-  (numbers do not count). Not even a word the story is about suffices alone: "Mac" in a story
-  on Freddie Mac, "Apple" in one on the next iPhone, "good" in a run of "Good morning" posts
-  are each heaviest in their story and each pull in every unrelated headline that uses them;
-  once a story on a topic word forms, it takes the topic rather than the event.
+  "Bell"). So an article that shares a single word with a story (numbers do not count) joins
+  it only with a similarity of ``one_word`` (0.40), where two shared words need 0.14. A common
+  word weighs little (its IDF is low), so a headline of several words that shares only it
+  stays out however recent the story: "Apple" in a story on the next iPhone. A story's rare
+  name in a short headline gets there ("First hours with Titanfall"): follow-ups that name
+  only the story are a large share of what single-pass clustering otherwise splits off. The
+  price is a headline of one or two words that happens to be a story's name ("Which Mac?" in
+  a story on Freddie Mac); docs/stories.md gives what it costs on the distractors.
 - Single-pass clustering splits a story when its first headlines have little in common: two
   fragments grow side by side. When one article is close to several active stories, at least
-  ``merge_threshold`` (stricter than ``threshold``) to each, those stories have converged and
-  are merged; the oldest keeps its key, and ``merges`` records (survivor, absorbed) so that the
+  ``merge_threshold`` (stricter than ``threshold``) to each, and those stories agree with each
+  other (their centroids' cosine reaches ``merge_agreement``), they have converged and are
+  merged; the oldest keeps its key, and ``merges`` records (survivor, absorbed) so that the
   caller can move the absorbed story's articles. ``resolve`` maps any key handed out to the
-  story it now belongs to.
+  story it now belongs to. The agreement check is what lets stories stay open for a day: one
+  headline that names two subjects ("Titanfall" and "Game of Thrones" in a round-up) is close to
+  both of their stories, but the stories themselves share little, so they stay apart. A story of
+  a single article is its headline, which the bridging article has just been measured against,
+  so it merges on that alone.
 - A user's corrections hold: stories the user split apart (``apart``) are never merged again,
   whatever later articles suggest.
 - Cost per article is bounded by the active stories that share its terms: candidates come from
@@ -56,7 +67,7 @@ from functools import cache
 from .config import ClusteringConfig
 from .models import ClusterDoc, StoredStory, StoryPlacement
 
-__all__ = ["STORY_MEMORY", "StoryClusterer", "reach"]
+__all__ = ["STORY_MEMORY", "StoryClusterer", "quiet_cost", "reach"]
 
 Vector = dict[str, float]
 
@@ -100,14 +111,25 @@ class _Story:
         self.norm = math.sqrt(max(squared, 0.0))
 
 
+def quiet_cost(config: ClusteringConfig, quiet: timedelta) -> float:
+    """What ``quiet`` time since a story's latest article takes off a newcomer's similarity."""
+    hours = max(quiet.total_seconds(), 0.0) / 3600.0
+    return config.quiet_cost * math.log2(1.0 + hours)
+
+
 def reach(config: ClusteringConfig) -> timedelta:
     """How long after its latest article a story can still take one.
 
-    A cosine is at most 1, so once ``half_life`` damping alone brings 1 under ``threshold`` no
+    A cosine is at most 1, so once the quiet cost alone brings 1 under ``threshold`` no
     article can join; ``window`` caps it.
     """
-    damped_out = config.half_life * math.log2(1.0 / config.threshold)
-    return min(config.window, damped_out)
+    window_hours = config.window.total_seconds() / 3600.0
+    if config.quiet_cost <= 0:
+        return config.window
+    exponent = (1.0 - config.threshold) / config.quiet_cost
+    if exponent >= math.log2(window_hours + 1.0):
+        return config.window
+    return timedelta(hours=2.0**exponent - 1.0)
 
 
 @cache
@@ -156,6 +178,8 @@ class StoryClusterer:
         # founding article's key, which cannot clash with a stored (positive) story id.
         self._new_key = new_key or (lambda doc: -doc.key)
         self.touched: set[int] = set()
+        # For each story the last article scored against: its cosine and the hours quiet.
+        self._measured: dict[int, tuple[float, float]] = {}
         # Term counts of docs passed to vocabulary(), kept until they are loaded or added.
         self._counted: dict[int, dict[str, float]] = {}
         # Stories the user split apart: never merged, under whatever key they end up with.
@@ -259,13 +283,20 @@ class StoryClusterer:
             placement = StoryPlacement(doc.key, story.key, story.key, None)
         else:
             threshold = self.config.merge_threshold
-            close = [k for k, s in scores.items() if k != best and s >= threshold]
+            close = [
+                k
+                for k, s in scores.items()
+                if k != best and s >= threshold and self._agree(best, k)
+            ]
             close.sort(key=lambda k: (-scores[k], k))
             converged = self._mergeable(best, close)
             story = self._merge([best, *converged]) if converged else self.stories[best]
             shared = self._shared(vector, story)
             similarity = round(scores[best], 4)
-            placement = StoryPlacement(doc.key, story.key, story.key, similarity, shared)
+            cosine, quiet = self._measured[best]
+            placement = StoryPlacement(
+                doc.key, story.key, story.key, similarity, shared, round(cosine, 4), quiet
+            )
         self._count(vector, story)
         story.add(doc, vector)
         self._index_terms(story.key, vector)
@@ -300,33 +331,45 @@ class StoryClusterer:
                     del self._index[term]
 
     def _scores(self, doc: ClusterDoc, vector: Vector) -> dict[int, float]:
-        """Recency-damped centroid cosines that reach the threshold, from coherent stories."""
+        """Centroid cosines less the quiet cost that reach the threshold, from coherent stories."""
         dots: dict[int, float] = defaultdict(float)
         for term, weight in vector.items():
             for key in self._index.get(term, ()):
                 dots[key] += weight * self.stories[key].centroid[term]
         window, max_span = self._reach, self.config.max_span
-        half_life = self.config.half_life.total_seconds()
         scores: dict[int, float] = {}
+        self._measured.clear()
         threshold = self.config.threshold
         for key, dot in dots.items():
             story = self.stories[key]
-            if dot < threshold * story.norm:  # damping only lowers a score: it cannot reach
+            if dot < threshold * story.norm:  # the quiet cost only lowers a score: it cannot reach
                 continue
             gap = max(doc.published - story.last, story.first - doc.published, timedelta(0))
             if gap > window or not story.norm or doc.published - story.first > max_span:
                 continue
-            score = dot / story.norm * 0.5 ** (gap.total_seconds() / half_life)
-            if score >= threshold and self._coherent(key, vector):
+            cosine = dot / story.norm
+            score = cosine - quiet_cost(self.config, gap)
+            if score >= threshold and self._coherent(key, vector, score):
                 scores[key] = score
+                self._measured[key] = (cosine, round(gap.total_seconds() / 3600.0, 2))
         return scores
 
-    def _coherent(self, key: int, vector: Vector) -> bool:
+    def _agree(self, a: int, b: int) -> bool:
+        """Whether two stories that one article is close to are close to each other."""
+        one, other = self.stories[a], self.stories[b]
+        if len(one.members) < 2 or len(other.members) < 2:
+            return True  # a one-article story is its headline: the article was measured on it
+        if len(one.centroid) > len(other.centroid):
+            one, other = other, one
+        dot = sum(w * other.centroid.get(t, 0.0) for t, w in one.centroid.items())
+        return dot >= self.config.merge_agreement * one.norm * other.norm
+
+    def _coherent(self, key: int, vector: Vector, score: float) -> bool:
         """Whether the words shared with the story are evidence, not coincidence."""
         story = self.stories[key]
         # Numbers (dates, counts, episode numbers) coincide across unrelated headlines.
-        shared = [t for t in vector if t in story.centroid and not t.isdigit()]
-        return len(shared) >= 2
+        shared = sum(1 for t in vector if t in story.centroid and not t.isdigit())
+        return shared >= 2 or (shared == 1 and score >= self.config.one_word)
 
     def _shared(self, vector: Vector, story: _Story) -> tuple[str, ...]:
         """The terms the article shares with the story, heaviest contribution first."""

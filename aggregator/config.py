@@ -81,10 +81,12 @@ class PollingConfig:
 class ClusteringConfig:
     """How articles are grouped into stories. The defaults are what `eval` measures."""
 
-    threshold: float = 0.12  # recency-damped cosine similarity an article needs to join a story
+    threshold: float = 0.14  # similarity (cosine less quiet cost) an article needs to join a story
+    one_word: float = 0.40  # the similarity that lets an article join on one shared word
     merge_threshold: float = 0.20  # what one article needs to each of two stories to merge them
-    half_life: timedelta = timedelta(hours=2)  # a quiet story's similarity halves this often
-    window: timedelta = timedelta(hours=36)  # a story takes new articles this long after its last
+    merge_agreement: float = 0.10  # and the cosine of those two stories' centroids
+    quiet_cost: float = 0.08  # similarity a quiet story asks more of, per doubling of quiet hours
+    window: timedelta = timedelta(hours=24)  # a story takes new articles this long after its last
     max_span: timedelta = timedelta(days=7)  # and none this long after its first
     title_weight: float = 2.0  # how much more a title term counts than a summary term
     summary_chars: int = 400  # how much of the summary takes part
@@ -328,6 +330,13 @@ _SECTIONS: dict[str, type] = {
     "mute": MuteConfig,
 }
 _TOP_KEYS = {"database", "feeds", *_SECTIONS}
+# Keys that were settings once: what to tell a reader whose config still has them.
+_RETIRED = {
+    ("clustering", "half_life"): (
+        "clustering.half_life: no longer a setting; a quiet story now asks for more similarity"
+        " instead of fading (clustering.quiet_cost): delete the line"
+    ),
+}
 # (section, dataclass field) -> YAML key, where they differ ("from" is a Python keyword).
 _YAML_NAME = {("email", "from_addr"): "from"}
 
@@ -370,6 +379,9 @@ def _apply_env(
             continue
         key = rest[len(section) + 1 :]
         known = _section_keys(section)
+        if (section, key) in _RETIRED:
+            problems.check(False, f"{name}: {_RETIRED[section, key]}")
+            continue
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -613,7 +625,8 @@ def _section(name: str, value: Any, problems: Problems) -> Any:
     for key, item in value.items():
         key = str(key)
         if key not in keys:
-            problems.messages.append(str(_unknown(key, f"{name}.{key}", set(keys))))
+            retired = _RETIRED.get((name, key))
+            problems.messages.append(retired or str(_unknown(key, f"{name}.{key}", set(keys))))
             continue
         with problems.gather():
             kwargs[keys[key]] = _coerce(f"{name}.{key}", types[keys[key]], item)
@@ -709,7 +722,12 @@ def _check_values(
             clustering.threshold <= clustering.merge_threshold <= 1,
             "clustering.merge_threshold: must be between clustering.threshold and 1",
         ),
-        (clustering.half_life > timedelta(0), "clustering.half_life: must be positive"),
+        (
+            clustering.threshold <= clustering.one_word <= 1,
+            "clustering.one_word: must be between clustering.threshold and 1",
+        ),
+        (0 <= clustering.merge_agreement <= 1, "clustering.merge_agreement: must be 0 to 1"),
+        (0 <= clustering.quiet_cost <= 1, "clustering.quiet_cost: must be between 0 and 1"),
         (clustering.window > timedelta(0), "clustering.window: must be positive"),
         (clustering.max_span >= timedelta(days=1), "clustering.max_span: must be a day or more"),
         (clustering.title_weight > 0, "clustering.title_weight: must be positive"),

@@ -474,6 +474,10 @@ class StoryPlacement:
     placed_in: int
     similarity: float | None
     shared_terms: tuple[str, ...] = ()
+    # What made the similarity: the cosine with the story, and the hours the story had been
+    # quiet, whose cost (clustering.quiet_cost) the cosine paid. None for a story's first.
+    cosine: float | None = None
+    quiet_hours: float | None = None
 
     @property
     def new_story(self) -> bool:
@@ -528,6 +532,8 @@ class ArticleView:
     # and whether the clusterer or the user put it there.
     similarity: float | None = None
     shared_terms: tuple[str, ...] = ()
+    cosine: float | None = None  # the similarity before the quiet cost (None before migration 11)
+    quiet_hours: float | None = None  # how long the story had been quiet then
     placed_in: int | None = None
     placed_by: str | None = None
     read: bool = False
@@ -558,6 +564,8 @@ class ArticleView:
         if why:
             found["why"] = {
                 "similarity": self.similarity,
+                "cosine": self.cosine,
+                "quiet_hours": self.quiet_hours,
                 "shared_terms": list(self.shared_terms),
                 "placed_in": self.placed_in,
                 "placed_by": self.placed_by,

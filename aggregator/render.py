@@ -457,6 +457,10 @@ def explain_placement(article: ArticleView) -> str:
         text = f"began story {article.placed_in}" if merged else "began this story"
     else:
         text = f"similarity {article.similarity:.2f}"
+        if article.cosine is not None and article.quiet_hours is not None:
+            cost = article.cosine - article.similarity
+            text += f" (cosine {article.cosine:.2f}, less {cost:.2f} for "
+            text += f"{_quiet(article.quiet_hours)} quiet)"
         if article.shared_terms:
             text += "; shares " + ", ".join(article.shared_terms)
         if merged:
@@ -464,6 +468,11 @@ def explain_placement(article: ArticleView) -> str:
     if merged:
         text += f", which was merged into story {article.story_id}"
     return text
+
+
+def _quiet(hours: float) -> str:
+    """How long a story had been quiet: minutes under an hour, else hours."""
+    return f"{round(hours * 60)} min" if hours < 1 else f"{hours:.1f} h"
 
 
 def render_articles(articles: Sequence[ArticleView]) -> str:

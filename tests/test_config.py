@@ -157,6 +157,19 @@ def test_unknown_key_with_no_close_match_still_names_it(tmp_path: Path) -> None:
         load(tmp_path, "polling:\n  zzzzzz: 1\n")
 
 
+def test_a_retired_key_says_what_replaced_it(tmp_path: Path) -> None:
+    for text, environ in (
+        ("clustering:\n  half_life: 2h\n", {}),
+        ("", {"AGGREGATOR_CLUSTERING_HALF_LIFE": "2h"}),
+    ):
+        path = tmp_path / "config.yaml"
+        path.write_text(text)
+        with pytest.raises(ConfigError) as info:
+            load_config(path, environ=environ)
+        assert "clustering.half_life: no longer a setting" in str(info.value)
+        assert "clustering.quiet_cost" in str(info.value)
+
+
 # --- values ------------------------------------------------------------------------------------
 
 
@@ -173,6 +186,8 @@ BAD_VALUES = [
     ("clustering:\n  threshold: 1.5\n", "clustering.threshold"),
     ("clustering:\n  threshold: 0\n", "clustering.threshold"),
     ("clustering:\n  threshold: yes\n", "clustering.threshold"),
+    ("clustering:\n  quiet_cost: -0.1\n", "clustering.quiet_cost"),
+    ("clustering:\n  merge_agreement: 2\n", "clustering.merge_agreement"),
     ("clustering:\n  window: 0\n", "clustering.window"),
     ("clustering:\n  max_span: 12h\n", "clustering.max_span"),
     ("digest:\n  format: pdf\n", "digest.format"),

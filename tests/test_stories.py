@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aggregator.cluster import StoryClusterer
+from aggregator.cluster import StoryClusterer, quiet_cost
 from aggregator.config import ClusteringConfig, Config
 from aggregator.dedupe import IngestPlan
 from aggregator.errors import CorrectionError, NotFoundError
@@ -109,13 +109,42 @@ def test_why_names_the_similarity_and_the_shared_terms(world: World) -> None:
         # the terms it shared are words of its own headline and of the story before it
         assert {"tamsford", "bridge", "harbour"} & set(article.shared_terms)
         assert all(t in article.title.lower() for t in article.shared_terms)
-    text = render_story(story, why=True)
+        # what made the similarity: the cosine, less the cost of the story's 10 minutes quiet
+        assert article.cosine is not None and article.quiet_hours == round(10 / 60, 2)
+        assert article.cosine - article.similarity == pytest.approx(
+            quiet_cost(world.config.clustering, timedelta(minutes=10)), abs=1e-3
+        )
+    text = " ".join(render_story(story, why=True).split())  # as one line, however wrapped
     assert "why: began this story" in text
-    assert f"why: similarity {joined[0].similarity:.2f}; shares " in text
-    first = story.to_json(why=True)["articles"][1]["why"]
-    assert first["similarity"] == joined[0].similarity
-    assert first["shared_terms"] == list(joined[0].shared_terms)
+    first = joined[0]
+    assert first.cosine is not None and first.similarity is not None
+    assert (
+        f"why: similarity {first.similarity:.2f} (cosine {first.cosine:.2f}, less"
+        f" {first.cosine - first.similarity:.2f} for 10 min quiet); shares " in text
+    )
+    why = story.to_json(why=True)["articles"][1]["why"]
+    assert why["similarity"] == first.similarity
+    assert why["cosine"] == first.cosine and why["quiet_hours"] == first.quiet_hours
+    assert why["shared_terms"] == list(first.shared_terms)
     assert "why" not in story.to_json()["articles"][1]
+
+
+def test_a_story_that_continues_the_next_day_keeps_its_id(world: World) -> None:
+    """Across runs on a real database: coverage that comes back after a quiet night joins the
+    story it continues, and --why shows the time it paid for."""
+    evening = NOW - timedelta(hours=20)
+    ids = published(world, HARBOUR, evening)
+    world.cluster(evening + timedelta(minutes=30))
+    story = world.story_of(ids[0])
+    morning = world.publish("Tamsford harbour bridge replacement: council vote stands", NOW)
+    unrelated = world.publish("Kelby bakery wins regional bread award", NOW)
+    world.cluster(NOW + timedelta(minutes=1))
+    assert world.story_of(morning) == story
+    assert world.story_of(unrelated) != story
+    view = get_story(world.store, story, now=NOW)
+    joined = next(a for a in view.articles if a.id == morning)
+    assert joined.quiet_hours == pytest.approx(19.67, abs=0.01)
+    assert " h quiet); shares" in " ".join(render_story(view, why=True).split())
 
 
 def test_why_says_which_story_an_article_joined_before_a_merge(world: World) -> None:

@@ -292,6 +292,13 @@ def _m010_retention(db: sqlite_utils.Database) -> None:
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('convert_auto_vacuum', '1')")
 
 
+def _m011_placement_time(db: sqlite_utils.Database) -> None:
+    # What placed an article (story --why), besides its similarity: the cosine with the story
+    # and the hours the story had been quiet, whose cost the cosine paid.
+    db.execute("ALTER TABLE story_articles ADD COLUMN cosine REAL")
+    db.execute("ALTER TABLE story_articles ADD COLUMN quiet_hours REAL")
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m001_initial,
     _m002_feed_pace,
@@ -303,6 +310,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _m008_story_seen_at,
     _m009_story_summaries,
     _m010_retention,
+    _m011_placement_time,
 )
 
 

@@ -121,11 +121,13 @@ class StoryStore(StoreBase):
                 placed_in = ids.get(p.placed_in, p.placed_in if p.placed_in > 0 else target)
                 self.db.execute(
                     """INSERT INTO story_articles
-                         (article_id, story_id, similarity, added_at, shared_terms, placed_in)
-                       VALUES (?, ?, ?, ?, ?, ?)
+                         (article_id, story_id, similarity, added_at, shared_terms, placed_in,
+                          cosine, quiet_hours)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT(article_id) DO UPDATE SET
                          story_id = excluded.story_id, similarity = excluded.similarity,
                          shared_terms = excluded.shared_terms, placed_in = excluded.placed_in,
+                         cosine = excluded.cosine, quiet_hours = excluded.quiet_hours,
                          placed_by = 'cluster'""",
                     [
                         p.article,
@@ -134,6 +136,8 @@ class StoryStore(StoreBase):
                         ts(now),
                         json.dumps(p.shared_terms),
                         placed_in,
+                        p.cosine,
+                        p.quiet_hours,
                     ],
                 )
             for survivor, absorbed in merged:
@@ -294,7 +298,8 @@ class StoryStore(StoreBase):
                    SELECT id, ?, NULL, ?, '[]', ?, 'user' FROM articles WHERE id IN ({marks})
                    ON CONFLICT(article_id) DO UPDATE SET
                      story_id = excluded.story_id, similarity = NULL, shared_terms = '[]',
-                     placed_in = excluded.placed_in, placed_by = 'user'""",
+                     cosine = NULL, quiet_hours = NULL, placed_in = excluded.placed_in,
+                     placed_by = 'user'""",
                 article_ids,
                 first=[target, ts(now), target],
             )

@@ -235,6 +235,7 @@ class BrowsingStore(StoryStore):
                       FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"""
         sql = f"""SELECT a.id, a.title, a.url, a.summary, a.published, a.first_seen,
                          sa.story_id, sa.similarity, sa.shared_terms, sa.placed_in, sa.placed_by,
+                         sa.cosine, sa.quiet_hours,
                          a.read, a.muted, a.saved_at, {FEED_NAME} AS feed
                          {found or "FROM articles a"} JOIN feeds f ON f.id = a.feed_id
                   LEFT JOIN story_articles sa ON sa.article_id = a.id
@@ -256,6 +257,8 @@ class BrowsingStore(StoryStore):
                 duplicates=tuple(dupes.get(r["id"], ())),
                 similarity=r["similarity"],
                 shared_terms=tuple(json.loads(r["shared_terms"] or "[]")),
+                cosine=r["cosine"],
+                quiet_hours=r["quiet_hours"],
                 placed_in=r["placed_in"],
                 placed_by=r["placed_by"],
                 read=bool(r["read"]),
