@@ -7,9 +7,11 @@ cluster_pending), and the commands run through click's CliRunner.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -25,6 +27,7 @@ from aggregator.render import render_story
 from aggregator.store import open_store
 from aggregator.stories import cluster_pending, merge_stories, move_articles, split_story
 from cli import cli
+from tests.conftest import FeedServer, rss
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -404,3 +407,58 @@ def test_term_counts_made_per_article_are_recounted_per_story(world: World) -> N
     assert world.store.get_meta("recount_terms") is None
     recounted = dict(world.store.db.execute("SELECT term, df FROM term_df").fetchall())
     assert recounted == {**counted, "reopens": 1}
+
+
+# --- across polls, through the CLI --------------------------------------------------------------
+
+
+def test_a_story_that_continues_the_next_day_keeps_its_id_through_polls(
+    runner: CliRunner, feed_server: FeedServer, write_config: Callable[..., Path]
+) -> None:
+    """Real polls of real feeds over loopback into a real database: the evening's coverage of
+    two events, merged by the user; the next morning's follow-ups of each join the merged story,
+    which keeps its id, and --why shows the night's quiet."""
+    now = datetime.now(UTC)
+    evening, morning = now - timedelta(hours=20), now - timedelta(minutes=10)
+
+    def serve(titles: list[tuple[str, datetime]]) -> list[str]:
+        urls = []
+        for n, (title, at) in enumerate(titles):
+            item = {
+                "guid": f"{at:%H%M}-{n}",
+                "link": f"https://o{n}.example/{at:%H%M}",
+                "title": title,
+            }
+            item["pubDate"] = format_datetime(at)
+            urls.append(feed_server.add(f"/o{n}.xml", body=rss(f"Outlet {n}", [item])))
+        return urls
+
+    config = write_config(serve([*((t, evening) for t in HARBOUR), *((t, evening) for t in FLOOD)]))
+
+    def cli_json(*args: str) -> Any:
+        result = runner.invoke(cli, ["--config", str(config), *args])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout) if "--json" in args else result.stdout
+
+    cli_json("poll", "--all")
+    stories = {s["title"]: s["id"] for s in cli_json("stories", "--json", "--min-size", "1")}
+    harbour = next(i for t, i in stories.items() if t in HARBOUR)
+    flood = next(i for t, i in stories.items() if t in FLOOD)
+    assert harbour != flood
+    cli_json("story", "merge", str(harbour), str(flood))  # the user's correction
+    merged = min(harbour, flood)
+
+    follow_ups = [
+        ("Tamsford harbour bridge replacement: council vote stands", morning),
+        ("Kelby road reopens as River Ull floods recede", morning),
+        ("Kelby bakery wins regional bread award", morning),
+    ]
+    serve(follow_ups)
+    cli_json("poll", "--all")
+    story = cli_json("story", "--json", str(merged), "--why")
+    assert story["id"] == merged
+    titles = {a["title"]: a for a in story["articles"]}
+    assert set(titles) == {*HARBOUR, *FLOOD, *(t for t, _ in follow_ups[:2])}
+    joined = titles[follow_ups[0][0]]["why"]
+    assert joined["quiet_hours"] > 19 and joined["cosine"] > joined["similarity"]
+    assert cli_json("story", "--json", str(max(harbour, flood)))["id"] == merged  # an alias
