@@ -417,23 +417,22 @@ def test_a_story_that_continues_the_next_day_keeps_its_id_through_polls(
 ) -> None:
     """Real polls of real feeds over loopback into a real database: the evening's coverage of
     two events, merged by the user; the next morning's follow-ups of each join the merged story,
-    which keeps its id, and --why shows the night's quiet."""
+    which keeps its id, --why shows the night's quiet and the digest shows it as grown."""
     now = datetime.now(UTC)
     evening, morning = now - timedelta(hours=20), now - timedelta(minutes=10)
 
-    def serve(titles: list[tuple[str, datetime]]) -> list[str]:
-        urls = []
-        for n, (title, at) in enumerate(titles):
-            item = {
-                "guid": f"{at:%H%M}-{n}",
-                "link": f"https://o{n}.example/{at:%H%M}",
-                "title": title,
-            }
-            item["pubDate"] = format_datetime(at)
-            urls.append(feed_server.add(f"/o{n}.xml", body=rss(f"Outlet {n}", [item])))
-        return urls
+    def serve(outlet: int, title: str | None, at: datetime) -> str:
+        """Outlet n's feed, with this one item (or none yet)."""
+        items = []
+        if title is not None:
+            guid = f"{at:%H%M}-{outlet}"
+            link = f"https://o{outlet}.example/{guid}"
+            items = [{"guid": guid, "link": link, "title": title, "pubDate": format_datetime(at)}]
+        return feed_server.add(f"/o{outlet}.xml", body=rss(f"Outlet {outlet}", items))
 
-    config = write_config(serve([*((t, evening) for t in HARBOUR), *((t, evening) for t in FLOOD)]))
+    # Five outlets cover two events in the evening; three more have nothing yet.
+    titles = [*HARBOUR, *FLOOD, None, None, None]
+    config = write_config([serve(n, title, evening) for n, title in enumerate(titles)])
 
     def cli_json(*args: str) -> Any:
         result = runner.invoke(cli, ["--config", str(config), *args])
@@ -447,18 +446,25 @@ def test_a_story_that_continues_the_next_day_keeps_its_id_through_polls(
     assert harbour != flood
     cli_json("story", "merge", str(harbour), str(flood))  # the user's correction
     merged = min(harbour, flood)
+    assert cli_json("digest").startswith("aggregator digest: 1 story\n")
 
+    # The next morning, the three new outlets bring two follow-ups and something else.
     follow_ups = [
-        ("Tamsford harbour bridge replacement: council vote stands", morning),
-        ("Kelby road reopens as River Ull floods recede", morning),
-        ("Kelby bakery wins regional bread award", morning),
+        "Tamsford harbour bridge replacement: council vote stands",
+        "Kelby road reopens as River Ull floods recede",
+        "Kelby bakery wins regional bread award",
     ]
-    serve(follow_ups)
+    for n, title in enumerate(follow_ups, start=5):
+        serve(n, title, morning)
     cli_json("poll", "--all")
     story = cli_json("story", "--json", str(merged), "--why")
     assert story["id"] == merged
-    titles = {a["title"]: a for a in story["articles"]}
-    assert set(titles) == {*HARBOUR, *FLOOD, *(t for t, _ in follow_ups[:2])}
-    joined = titles[follow_ups[0][0]]["why"]
+    articles = {a["title"]: a for a in story["articles"]}
+    assert set(articles) == {*HARBOUR, *FLOOD, *follow_ups[:2]}
+    joined = articles[follow_ups[0]]["why"]
     assert joined["quiet_hours"] > 19 and joined["cosine"] > joined["similarity"]
     assert cli_json("story", "--json", str(max(harbour, flood)))["id"] == merged  # an alias
+    # The next digest shows it again, as grown by two sources.
+    again = cli_json("digest")
+    assert again.startswith("aggregator digest: 1 story (1 grown)")
+    assert "+2 sources since your last digest" in again
