@@ -333,8 +333,8 @@ _TOP_KEYS = {"database", "feeds", *_SECTIONS}
 # Keys that were settings once: what to tell a reader whose config still has them.
 _RETIRED = {
     ("clustering", "half_life"): (
-        "clustering.half_life: no longer a setting; a quiet story now asks for more similarity"
-        " instead of fading (clustering.quiet_cost): delete the line"
+        "no longer a setting; a quiet story now asks for more similarity instead of fading"
+        " (clustering.quiet_cost)"
     ),
 }
 # (section, dataclass field) -> YAML key, where they differ ("from" is a Python keyword).
@@ -380,7 +380,7 @@ def _apply_env(
         key = rest[len(section) + 1 :]
         known = _section_keys(section)
         if (section, key) in _RETIRED:
-            problems.check(False, f"{name}: {_RETIRED[section, key]}")
+            problems.check(False, f"{name}: {_RETIRED[section, key]}: unset it")
             continue
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
@@ -625,8 +625,10 @@ def _section(name: str, value: Any, problems: Problems) -> Any:
     for key, item in value.items():
         key = str(key)
         if key not in keys:
-            retired = _RETIRED.get((name, key))
-            problems.messages.append(retired or str(_unknown(key, f"{name}.{key}", set(keys))))
+            if (name, key) in _RETIRED:
+                problems.messages.append(f"{name}.{key}: {_RETIRED[name, key]}: delete the line")
+            else:
+                problems.messages.append(str(_unknown(key, f"{name}.{key}", set(keys))))
             continue
         with problems.gather():
             kwargs[keys[key]] = _coerce(f"{name}.{key}", types[keys[key]], item)
@@ -724,7 +726,8 @@ def _check_values(
         ),
         (
             clustering.threshold <= clustering.one_word <= 1,
-            "clustering.one_word: must be between clustering.threshold and 1",
+            f"clustering.one_word ({ClusteringConfig.one_word:.2f} unless set): must be between"
+            " clustering.threshold and 1; a higher threshold needs a higher one_word too",
         ),
         (0 <= clustering.merge_agreement <= 1, "clustering.merge_agreement: must be 0 to 1"),
         (0 <= clustering.quiet_cost <= 1, "clustering.quiet_cost: must be between 0 and 1"),

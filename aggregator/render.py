@@ -458,9 +458,11 @@ def explain_placement(article: ArticleView) -> str:
     else:
         text = f"similarity {article.similarity:.2f}"
         if article.cosine is not None and article.quiet_hours is not None:
-            cost = article.cosine - article.similarity
-            text += f" (cosine {article.cosine:.2f}, less {cost:.2f} for "
-            text += f"{_quiet(article.quiet_hours)} quiet)"
+            # As shown, so that the figures on the line add up.
+            cost = round(article.cosine, 2) - round(article.similarity, 2)
+            if cost >= 0.01:
+                text += f": cosine {article.cosine:.2f} less {cost:.2f} for "
+                text += f"{_quiet(article.quiet_hours)} quiet"
         if article.shared_terms:
             text += "; shares " + ", ".join(article.shared_terms)
         if merged:

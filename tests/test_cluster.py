@@ -29,7 +29,7 @@ def test_reports_of_one_event_join_and_others_stay_apart() -> None:
     assert other.new_story and other.story != a.story
 
 
-def test_one_shared_common_word_never_joins() -> None:
+def test_one_shared_word_does_not_carry_a_loose_match() -> None:
     c = StoryClusterer(CONFIG)
     first = c.add(doc(1, "Cyber Monday deals draw record shoppers"))
     second = c.add(doc(2, "Monday television ratings slip", 1))
@@ -38,19 +38,26 @@ def test_one_shared_common_word_never_joins() -> None:
 
 def test_the_story_s_own_name_alone_joins_when_it_carries_the_similarity() -> None:
     """One shared word joins only with a strong similarity (clustering.one_word): the story's
-    rare name in a short headline has it, a common word does not, however recent."""
+    rare name in a short headline has it; the same name in a longer headline about something
+    else does not, and a common word does not come near, however recent."""
     stream = {"first": 500, "hours": 300, "review": 300, "launch": 250, "new": 900, "game": 200}
 
-    def place(title: str) -> tuple[bool, float | None]:
-        c = StoryClusterer(CONFIG, document_frequencies=stream, documents=10_000)
+    def place(title: str, config: ClusteringConfig = CONFIG) -> tuple[bool, float | None]:
+        c = StoryClusterer(config, document_frequencies=stream, documents=10_000)
         c.add(doc(1, "Skyforge review roundup: critics praise the mech shooter"))
         c.add(doc(2, "Skyforge launch: servers strain on day one", 5))
         c.add(doc(3, "Skyforge servers back after launch strain", 10))
         placed = c.add(doc(4, title, 11))
         return placed.new_story, placed.similarity
 
-    joined, similarity = place("First hours with Skyforge")
-    assert not joined and similarity is not None and similarity >= CONFIG.one_word
+    began, similarity = place("First hours with Skyforge")
+    assert not began and similarity is not None and similarity >= CONFIG.one_word
+    # Between threshold and one_word: what keeps it out is one_word.
+    patch = "Skyforge patch notes and maintenance schedule"
+    assert place(patch)[0]
+    began, similarity = place(patch, replace(CONFIG, one_word=CONFIG.threshold))
+    assert not began and similarity is not None
+    assert CONFIG.threshold <= similarity < CONFIG.one_word
     assert place("Review: the first hours with a new game")[0]  # "review" is common
     assert place("Dragonmoor: the first hours")[0]  # shares nothing the story is about
 

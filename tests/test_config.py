@@ -166,8 +166,14 @@ def test_a_retired_key_says_what_replaced_it(tmp_path: Path) -> None:
         path.write_text(text)
         with pytest.raises(ConfigError) as info:
             load_config(path, environ=environ)
-        assert "clustering.half_life: no longer a setting" in str(info.value)
+        assert "no longer a setting" in str(info.value)
         assert "clustering.quiet_cost" in str(info.value)
+        if environ:
+            assert "AGGREGATOR_CLUSTERING_HALF_LIFE: no longer" in str(info.value)
+            assert str(info.value).endswith("unset it")
+        else:
+            assert "clustering.half_life: no longer a setting" in str(info.value)
+            assert str(info.value).endswith("delete the line")
 
 
 # --- values ------------------------------------------------------------------------------------
@@ -187,6 +193,8 @@ BAD_VALUES = [
     ("clustering:\n  threshold: 0\n", "clustering.threshold"),
     ("clustering:\n  threshold: yes\n", "clustering.threshold"),
     ("clustering:\n  quiet_cost: -0.1\n", "clustering.quiet_cost"),
+    ("clustering:\n  quiet_cost: 2\n", "clustering.quiet_cost"),
+    ("clustering:\n  one_word: 0.1\n", "clustering.one_word"),
     ("clustering:\n  merge_agreement: 2\n", "clustering.merge_agreement"),
     ("clustering:\n  window: 0\n", "clustering.window"),
     ("clustering:\n  max_span: 12h\n", "clustering.max_span"),

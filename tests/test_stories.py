@@ -121,9 +121,11 @@ def test_why_names_the_similarity_and_the_shared_terms(world: World) -> None:
     assert "why: began this story" in text
     first = joined[0]
     assert first.cosine is not None and first.similarity is not None
+    cost = round(first.cosine, 2) - round(first.similarity, 2)
+    assert cost >= 0.01  # the story had been quiet for 10 minutes
     assert (
-        f"why: similarity {first.similarity:.2f} (cosine {first.cosine:.2f}, less"
-        f" {first.cosine - first.similarity:.2f} for 10 min quiet); shares " in text
+        f"why: similarity {first.similarity:.2f}: cosine {first.cosine:.2f} less {cost:.2f}"
+        " for 10 min quiet; shares " in text
     )
     why = story.to_json(why=True)["articles"][1]["why"]
     assert why["similarity"] == first.similarity
@@ -147,7 +149,7 @@ def test_a_story_that_continues_the_next_day_keeps_its_id(world: World) -> None:
     view = get_story(world.store, story, now=NOW)
     joined = next(a for a in view.articles if a.id == morning)
     assert joined.quiet_hours == pytest.approx(19.67, abs=0.01)
-    assert " h quiet); shares" in " ".join(render_story(view, why=True).split())
+    assert " h quiet; shares" in " ".join(render_story(view, why=True).split())
 
 
 def test_why_says_which_story_an_article_joined_before_a_merge(world: World) -> None:
@@ -311,8 +313,14 @@ def test_kept_apart_passes_to_the_story_a_split_story_merges_into() -> None:
 def test_move_puts_articles_in_another_story_and_keeps_their_old_one_apart(world: World) -> None:
     harbour, flood = two_stories(world)
     h, f = world.story_of(harbour[0]), world.story_of(flood[0])
+    placed = next(a for a in get_story(world.store, h).articles if a.id == harbour[2])
+    assert placed.cosine is not None and placed.quiet_hours is not None
     moved = move_articles(world.store, world.config, [harbour[2]], to=f, now=NOW)
     assert moved.id == f and harbour[2] in [a.id for a in moved.articles]
+    # what placed it no longer applies: the user did
+    why = next(a for a in moved.articles if a.id == harbour[2])
+    assert why.placed_by == "user" and why.similarity is None
+    assert why.cosine is None and why.quiet_hours is None
     assert get_story(world.store, h).size == 2
     assert world.store.stories_apart() == [(min(h, f), max(h, f))]
     # moving a story's last articles away leaves no empty story: its id leads to the target
