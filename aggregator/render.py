@@ -460,7 +460,7 @@ def explain_placement(article: ArticleView) -> str:
         if article.cosine is not None and article.quiet_hours is not None:
             # As shown, so that the figures on the line add up.
             cost = round(article.cosine, 2) - round(article.similarity, 2)
-            if cost >= 0.01:
+            if cost > 0.005:  # at least 0.01 as shown (floats do not subtract exactly)
                 text += f": cosine {article.cosine:.2f} less {cost:.2f} for "
                 text += f"{_quiet(article.quiet_hours)} quiet"
         if article.shared_terms:
