@@ -65,6 +65,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache
+from typing import NamedTuple
 
 from .config import ClusteringConfig
 from .models import ClusterDoc, StoredStory, StoryPlacement
@@ -80,6 +81,14 @@ STORY_MEMORY = 500
 
 # How many shared terms a placement records.
 _SHARED_TERMS = 5
+
+
+class _Match(NamedTuple):
+    """How close an article is to one story: what decides, and what it is made of."""
+
+    score: float  # the cosine less the quiet cost
+    cosine: float
+    quiet_hours: float
 
 
 @dataclass
@@ -180,8 +189,6 @@ class StoryClusterer:
         # founding article's key, which cannot clash with a stored (positive) story id.
         self._new_key = new_key or (lambda doc: -doc.key)
         self.touched: set[int] = set()
-        # For each story the last article scored against: its cosine and the hours quiet.
-        self._measured: dict[int, tuple[float, float]] = {}
         # Term counts of docs passed to vocabulary(), kept until they are loaded or added.
         self._counted: dict[int, dict[str, float]] = {}
         # Stories the user split apart: never merged, under whatever key they end up with.
@@ -278,26 +285,27 @@ class StoryClusterer:
         """
         self.documents += 1
         vector = self._vector(self._counts(doc))
-        scores = self._scores(doc, vector)
-        best = max(scores, key=lambda key: (scores[key], -key), default=None)
+        matches = self._scores(doc, vector)
+        best = max(matches, key=lambda key: (matches[key].score, -key), default=None)
         if best is None:
             story = self._begin(self._new_key(doc), doc)
             placement = StoryPlacement(doc.key, story.key, story.key, None)
         else:
             threshold = self.config.merge_threshold
-            close = [
-                k
-                for k, s in scores.items()
-                if k != best and s >= threshold and self._agree(best, k)
-            ]
-            close.sort(key=lambda k: (-scores[k], k))
+            close = [k for k, m in matches.items() if k != best and m.score >= threshold]
+            close.sort(key=lambda k: (-matches[k].score, k))
             converged = self._mergeable(best, close)
             story = self._merge([best, *converged]) if converged else self.stories[best]
             shared = self._shared(vector, story)
-            similarity = round(scores[best], 4)
-            cosine, quiet = self._measured[best]
+            match = matches[best]
             placement = StoryPlacement(
-                doc.key, story.key, story.key, similarity, shared, round(cosine, 4), quiet
+                doc.key,
+                story.key,
+                story.key,
+                round(match.score, 4),
+                shared,
+                round(match.cosine, 4),
+                round(match.quiet_hours, 2),
             )
         self._count(vector, story)
         story.add(doc, vector)
@@ -332,15 +340,14 @@ class StoryClusterer:
                 if not keys:
                     del self._index[term]
 
-    def _scores(self, doc: ClusterDoc, vector: Vector) -> dict[int, float]:
+    def _scores(self, doc: ClusterDoc, vector: Vector) -> dict[int, _Match]:
         """Centroid cosines less the quiet cost that reach the threshold, from coherent stories."""
         dots: dict[int, float] = defaultdict(float)
         for term, weight in vector.items():
             for key in self._index.get(term, ()):
                 dots[key] += weight * self.stories[key].centroid[term]
         window, max_span = self._reach, self.config.max_span
-        scores: dict[int, float] = {}
-        self._measured.clear()
+        scores: dict[int, _Match] = {}
         threshold = self.config.threshold
         for key, dot in dots.items():
             story = self.stories[key]
@@ -352,8 +359,7 @@ class StoryClusterer:
             cosine = dot / story.norm
             score = cosine - quiet_cost(self.config, gap)
             if score >= threshold and self._coherent(key, vector, score):
-                scores[key] = score
-                self._measured[key] = (cosine, round(gap.total_seconds() / 3600.0, 2))
+                scores[key] = _Match(score, cosine, gap.total_seconds() / 3600.0)
         return scores
 
     def _agree(self, a: int, b: int) -> bool:
@@ -384,8 +390,8 @@ class StoryClusterer:
         chosen: list[int] = []
         barred = set(self._apart.get(best, ()))
         for key in converged:
-            # Each must agree with the others chosen too, not only with ``best``.
-            if key not in barred and all(self._agree(key, other) for other in chosen):
+            # Each must agree with ``best`` and with the others chosen.
+            if key not in barred and all(self._agree(key, other) for other in (best, *chosen)):
                 chosen.append(key)
                 barred |= self._apart.get(key, set())
         return chosen
